@@ -1,0 +1,38 @@
+/*
+ * host-thread.ts — entry point of a worker thread placed by placement.ts.
+ *
+ * workerData carries the node id to take, the placing node's id, the data port (frames) and
+ * the control port (comlink).
+ */
+import { expose } from 'comlink';
+import { workerData, type MessagePort } from 'node:worker_threads';
+import { hostControl } from './host.js';
+import { Kernel } from './kernel.js';
+import './placement.js';
+import { portEndpoint } from './transport/endpoint.js';
+import { PortLink } from './transport/port.js';
+
+interface ThreadHostData {
+  readonly node: string;
+  readonly parentNode: string;
+  readonly dataPort: MessagePort;
+  readonly controlPort: MessagePort;
+}
+
+const data = workerData as ThreadHostData;
+const kernel = new Kernel({ id: data.node });
+const { control, upstreamLost } = hostControl(kernel, {
+  end: () => {
+    data.controlPort.close();
+    data.dataPort.close();
+  },
+});
+const link = new PortLink(data.dataPort, `placing thread (${data.parentNode})`, data.parentNode, {
+  frame: (l, frame) => kernel.linkFrame(l, frame),
+  closed: (l, reason) => {
+    kernel.linkClosed(l, reason);
+    upstreamLost();
+  },
+});
+kernel.attachLink(link, true);
+expose(control, portEndpoint(data.controlPort));

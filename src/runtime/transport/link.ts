@@ -1,0 +1,24 @@
+/*
+ * link.ts — a connection between two nodes that carries frames, whatever is underneath.
+ *
+ * PortLink (port.ts) runs over a worker_threads MessagePort, TcpLink (tcp.ts) over a socket.
+ * A link reports each valid frame and, once, its close with a reason; a malformed frame from
+ * the peer closes it (the reason is logged by the kernel), so nothing half-decoded is ever
+ * delivered. Frames sent before a link is up wait in a bounded queue.
+ */
+import type { Frame } from '../codec.js';
+
+export interface LinkHandler {
+  frame(link: Link, frame: Frame): void;
+  closed(link: Link, reason: string): void;
+}
+
+export interface Link {
+  /** The node at the other end, once known (from the HELLO or from whoever built the link). */
+  peer: string | null;
+  /** Where the link goes, for log lines ("worker thread 3", "127.0.0.1:40112"). */
+  readonly label: string;
+  readonly closed: boolean;
+  send(frame: Frame): void;
+  close(reason: string): void;
+}

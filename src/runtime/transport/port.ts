@@ -1,0 +1,69 @@
+/*
+ * port.ts — a link over a worker_threads MessagePort: msgpackr frames as binary messages.
+ *
+ * Large frames are transferred (the receiver takes the buffer, no copy); small ones are
+ * copied, which is cheaper than detaching. Anything arriving that is not a binary message
+ * holding one valid frame closes the port with the reason.
+ */
+import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { TRANSFER_THRESHOLD_BYTES } from '../../constants.js';
+import { decodeFrame, encodeFrame, FrameError, type Frame } from '../codec.js';
+import type { Link, LinkHandler } from './link.js';
+
+export class PortLink implements Link {
+  closed = false;
+
+  constructor(
+    private readonly port: MessagePort,
+    readonly label: string,
+    public peer: string | null,
+    private readonly handler: LinkHandler,
+  ) {
+    port.on('message', this.onMessage);
+    port.on('close', () => this.finish('the other end closed the port'));
+  }
+
+  send(frame: Frame): void {
+    if (this.closed) return;
+    const bytes = encodeFrame(frame);
+    if (bytes.length >= TRANSFER_THRESHOLD_BYTES) this.port.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
+    else this.port.postMessage(bytes);
+  }
+
+  /** Delivers messages already queued on the port (used when its other end has exited). */
+  drain(): void {
+    for (let m = receiveMessageOnPort(this.port); m !== undefined && !this.closed; m = receiveMessageOnPort(this.port)) {
+      this.onMessage(m.message);
+    }
+  }
+
+  close(reason: string): void {
+    if (this.closed) return;
+    this.finish(reason);
+    this.port.close();
+  }
+
+  private readonly onMessage = (data: unknown): void => {
+    if (this.closed) return;
+    if (!(data instanceof Uint8Array)) {
+      this.close(`malformed frame from ${this.label}: expected a binary message, got ${data === null ? 'null' : typeof data}`);
+      return;
+    }
+    let frame: Frame;
+    try {
+      frame = decodeFrame(data);
+    } catch (err) {
+      if (!(err instanceof FrameError)) throw err;
+      this.close(`malformed frame from ${this.label}: ${err.message}`);
+      return;
+    }
+    this.handler.frame(this, frame);
+  };
+
+  private finish(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.port.off('message', this.onMessage);
+    this.handler.closed(this, reason);
+  }
+}

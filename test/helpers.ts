@@ -1,0 +1,32 @@
+/*
+ * helpers.ts — waiting without sleeping blindly, and reading lifecycle events.
+ */
+import type { Kernel } from '../src/runtime/kernel.js';
+import type { LifecycleEvent, RuntimeEvent } from '../src/runtime/events.js';
+
+/** Polls `condition` until it holds, failing with `what` after `timeoutMs`. */
+export async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+/** Records a kernel's events; `lifecycle()` filters them to starts, restarts, crashes and stops. */
+export function record(kernel: Kernel): { events: RuntimeEvent[]; lifecycle: (name?: string) => LifecycleEvent[]; stop: () => void } {
+  const events: RuntimeEvent[] = [];
+  const stop = kernel.onEvent((e) => events.push(e));
+  return {
+    events,
+    stop,
+    lifecycle: (name?: string) => events.filter((e): e is LifecycleEvent => e.kind !== 'log' && (name === undefined || e.name === name)),
+  };
+}
+
+/** "name:kind" strings of lifecycle events, in order: easy to compare with an expected story. */
+export function story(events: RuntimeEvent[], names?: readonly string[]): string[] {
+  return events
+    .filter((e): e is LifecycleEvent => e.kind !== 'log' && (names === undefined || names.includes(e.name)))
+    .map((e) => `${e.name}:${e.kind}`);
+}

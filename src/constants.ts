@@ -12,6 +12,9 @@ export const MAILBOX_LIMIT = 65_536;
 /** Deliveries the real scheduler runs in one turn before yielding to the event loop. */
 export const DRAIN_BUDGET = 4_096;
 
+/** Drains the real scheduler may run as microtasks before it lets the event loop turn. */
+export const MICROTASK_DRAINS_PER_TURN = 64;
+
 /** Largest encoded frame accepted on any transport (a WAL batch fits well inside). */
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 

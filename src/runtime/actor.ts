@@ -63,8 +63,12 @@ export interface Exited extends Message {
 
 export interface Actor<M extends Message = Message> {
   receive(msg: M, ctx: Context): void;
-  /** Runs once, before the first message. Throwing here is a failed start. */
-  start?(ctx: Context): void;
+  /**
+   * Runs once, before the first message. Throwing here is a failed start. Returning 'later'
+   * defers the `$started` report until the actor calls `ctx.ready()` (a supervisor does,
+   * once all its children are up), so that start order stays dependency order.
+   */
+  start?(ctx: Context): void | 'later';
   /**
    * Asked to stop (by its supervisor, or at shutdown). Return 'later' to keep receiving
    * messages while draining, and call `ctx.stop(ctx.self)` when done; the supervisor kills

@@ -31,6 +31,8 @@ export class Cell {
     return this.state === 'dead';
   }
 
+  /** Its start returned 'later' and it has not called `ctx.ready()` yet. */
+  starting = false;
   /** Set by `ctx.stop(ctx.self)`; applied once the current handler returns. */
   pendingExit: ExitReason | null = null;
   readonly ctx: Context;
@@ -82,6 +84,10 @@ class CellContext implements Context {
 
   stop(ref: ActorRef, reason?: ExitReason): void {
     this.cell.kernel.stopFrom(this.cell, ref, reason);
+  }
+
+  ready(): void {
+    this.cell.kernel.ready(this.cell);
   }
 
   random(): number {

@@ -33,6 +33,8 @@ export interface Context {
   spawn(spec: ActorSpec): ActorRef;
   /** Asks an actor to stop (`killed` ends it at once). `ctx.stop(ctx.self)` ends this actor. */
   stop(ref: ActorRef, reason?: ExitReason): void;
+  /** Reports a start that returned 'later' as complete: the parent now hears `$started`. */
+  ready(): void;
   /** A float in [0, 1): seeded under simulation. */
   random(): number;
   /** A fresh nanoid: seeded under simulation. */

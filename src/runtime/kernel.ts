@@ -17,7 +17,7 @@ import { assert } from '../assert.js';
 import { DEFAULT_SHUTDOWN_MS, MAILBOX_LIMIT } from '../constants.js';
 import {
   crash, describeReason, findBehaviour, KILLED, refKey, SHUTDOWN,
-  type Actor, type ActorRef, type ActorSpec, type ExitReason, type Exited, type Message,
+  type Actor, type ActorRef, type ActorSpec, type ExitReason, type Exited, type Message, type Started,
 } from './actor.js';
 import { Cell } from './cell.js';
 import { FrameKind, type Frame } from './codec.js';
@@ -54,6 +54,14 @@ export interface PlacementInfo {
   readonly threadId?: number;
 }
 
+export interface Inbox {
+  readonly ref: ActorRef;
+  next<M extends Message = Message>(timeoutMs: number): Promise<M>;
+  /** The oldest message not yet taken, if any (for simulations, which run synchronously). */
+  take<M extends Message = Message>(): M | undefined;
+  close(): void;
+}
+
 export type PlacementFactory = (kernel: Kernel) => Placements;
 
 let placementFactory: PlacementFactory | null = null;
@@ -81,6 +89,8 @@ export class Kernel {
   private readonly ids: IdSource;
   private readonly root: Cell;
   private readonly exitWaiters = new Map<string, ((reason: ExitReason) => void)[]>();
+  private readonly startWaiters = new Map<string, (() => void)[]>();
+  private readonly started = new Set<string>();
   private readonly exitReasons = new Map<string, ExitReason>();
   private readonly closers: (() => Promise<void> | void)[] = [];
   private placements: Placements | null = null;
@@ -136,6 +146,52 @@ export class Kernel {
         },
       };
       this.spawnInternal('ask', actor);
+    });
+  }
+
+  /**
+   * A mailbox the outside world can read: `ref` is an address actors can send to, and
+   * `next()` resolves with the next message that arrives (tests, the bench, the CLI).
+   */
+  inbox(name = 'inbox'): Inbox {
+    const arrived: Message[] = [];
+    const waiting: { resolve: (m: Message) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }[] = [];
+    const ref = this.spawnInternal(name, {
+      receive: (msg) => {
+        const waiter = waiting.shift();
+        if (waiter === undefined) arrived.push(msg);
+        else {
+          clearTimeout(waiter.timer);
+          waiter.resolve(msg);
+        }
+      },
+    });
+    return {
+      ref,
+      next: <M extends Message>(timeoutMs: number) => {
+        const ready = arrived.shift();
+        if (ready !== undefined) return Promise.resolve(ready as M);
+        return new Promise<M>((resolve, reject) => {
+          const timer = setTimeout(() => {
+            waiting.splice(waiting.findIndex((w) => w.timer === timer), 1);
+            reject(new Error(`${name}: no message within ${timeoutMs} ms`));
+          }, timeoutMs);
+          waiting.push({ resolve: resolve as (m: Message) => void, reject, timer });
+        });
+      },
+      take: <M extends Message>() => arrived.shift() as M | undefined,
+      close: () => this.stop(ref, KILLED),
+    };
+  }
+
+  /** Resolves when a top-level actor has reported `$started` (a supervisor: all its children). */
+  whenStarted(ref: ActorRef): Promise<void> {
+    const key = refKey(ref);
+    if (this.started.has(key)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const list = this.startWaiters.get(key) ?? [];
+      list.push(resolve);
+      this.startWaiters.set(key, list);
     });
   }
 
@@ -437,14 +493,24 @@ export class Kernel {
     try {
       const actor = factory(args);
       cell.actor = actor;
-      actor.start?.(cell.ctx);
+      cell.starting = actor.start?.(cell.ctx) === 'later';
     } catch (err) {
       this.terminate(cell, crash(`failed to start: ${errorText(err)}`));
       return;
     }
+    if (!cell.starting && !cell.isDead()) this.reportStarted(cell);
+    if (cell.pendingExit !== null && !cell.isDead()) this.terminate(cell, cell.pendingExit);
+  }
+
+  ready(cell: Cell): void {
+    if (!cell.starting || cell.isDead()) return;
+    cell.starting = false;
+    this.reportStarted(cell);
+  }
+
+  private reportStarted(cell: Cell): void {
     this.lifecycle(cell, cell.incarnation > 0 ? 'restarted' : 'started');
     this.signal(cell.parent, cell.key, { type: '$started', ref: cell.ref });
-    if (cell.pendingExit !== null && !cell.isDead()) this.terminate(cell, cell.pendingExit);
   }
 
   private enqueue(cell: Cell, env: Envelope): void {
@@ -498,9 +564,17 @@ export class Kernel {
   }
 
   private rootReceive(msg: Message): void {
+    if (msg.type === '$started') {
+      const key = refKey((msg as Started).ref);
+      this.started.add(key);
+      for (const resolve of this.startWaiters.get(key) ?? []) resolve();
+      this.startWaiters.delete(key);
+      return;
+    }
     if (msg.type !== '$exit') return;
     const { ref, reason } = msg as Exited;
     const key = refKey(ref);
+    this.started.delete(key);
     this.exitReasons.set(key, reason);
     for (const resolve of this.exitWaiters.get(key) ?? []) resolve(reason);
     this.exitWaiters.delete(key);

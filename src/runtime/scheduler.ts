@@ -9,7 +9,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { DRAIN_BUDGET } from '../constants.js';
+import { DRAIN_BUDGET, MICROTASK_DRAINS_PER_TURN } from '../constants.js';
 import type { Message } from './actor.js';
 import type { Cell } from './cell.js';
 import { ioError, type IoOp, type RealIoHandler, type SimIoCompletion } from './io.js';
@@ -34,10 +34,17 @@ export interface Scheduler {
   runIo(op: IoOp, label: string, done: (outcome: IoOutcome) => void): void;
 }
 
+/**
+ * The real scheduler drains mailboxes in microtasks, right after whatever enqueued (lowest
+ * latency), but no more than MICROTASK_DRAINS_PER_TURN times per event-loop turn: code that
+ * awaits actor replies in a loop would otherwise chain microtasks forever and starve timers,
+ * sockets and ports. Past the limit the next drain waits for setImmediate.
+ */
 export class RealScheduler implements Scheduler {
   readonly simulated = false;
   private readonly ready = new Fifo<Cell>();
   private scheduled = false;
+  private microDrains = 0;
   private readonly handlers = new Map<string, RealIoHandler>();
 
   registerIo(kind: string, handler: RealIoHandler): void {
@@ -52,9 +59,19 @@ export class RealScheduler implements Scheduler {
     }
     if (!this.scheduled) {
       this.scheduled = true;
-      queueMicrotask(this.drain);
+      if (this.microDrains === 0) setImmediate(this.newTurn);
+      if (this.microDrains < MICROTASK_DRAINS_PER_TURN) {
+        this.microDrains++;
+        queueMicrotask(this.drain);
+      } else {
+        setImmediate(this.drain);
+      }
     }
   }
+
+  private readonly newTurn = (): void => {
+    this.microDrains = 0;
+  };
 
   /** One message per ready actor per pass (fairness); yields to the event loop after a budget. */
   private readonly drain = (): void => {

@@ -36,7 +36,7 @@ export interface RunLimits {
   /** Stop as soon as this returns true (checked after every step). */
   readonly until?: () => boolean;
   readonly maxSteps?: number;
-  /** Stop before the virtual clock passes this many milliseconds from now. */
+  /** Run this many virtual milliseconds: stop before the clock passes them, then set it there. */
   readonly forMs?: number;
 }
 
@@ -159,6 +159,8 @@ export class SimScheduler implements Scheduler {
       if (this.active.length === 0 && (next === undefined || next.at > deadline)) break;
       if (!this.step()) break;
     }
+    // "Run for N ms" means N ms pass, even when nothing was scheduled in them.
+    if (deadline !== Infinity && !(limits.until?.() ?? false)) this.clock = Math.max(this.clock, deadline);
     return this.steps - start;
   }
 

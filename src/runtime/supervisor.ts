@@ -15,7 +15,8 @@
  *
  * More than `intensity` restarts within `periodMs` means restarting is not helping: the
  * supervisor stops all its children and exits with a crash, escalating to its own parent.
- * A child that fails while the supervisor first starts fails the supervisor.
+ * The supervisor itself reports `$started` only once all its children have; a child that
+ * fails while the supervisor first starts fails the supervisor.
  *
  * Messages it takes besides `$started` / `$exit`: StartChild (add a child at the end, e.g. one
  * backend per connection), TerminateChild, WhichChildren.
@@ -118,9 +119,10 @@ class Supervisor implements Actor<SupervisorMessage> {
     this.children = spec.children.map((child) => ({ spec: child, ref: null, incarnation: 0, replyTo: null, removing: false }));
   }
 
-  start(ctx: Context): void {
+  start(ctx: Context): 'later' {
     for (const child of this.children) this.pendingStarts.add(child);
     this.advance(ctx);
+    return 'later';
   }
 
   stopping(reason: ExitReason, ctx: Context): 'later' {
@@ -257,7 +259,10 @@ class Supervisor implements Actor<SupervisorMessage> {
       }
       const start = this.children.find((c) => this.pendingStarts.has(c));
       if (start === undefined) {
-        if (this.phase === 'init') this.phase = 'running';
+        if (this.phase === 'init') {
+          this.phase = 'running';
+          ctx.ready();
+        }
         return;
       }
       this.pendingStarts.delete(start);

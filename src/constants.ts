@@ -14,6 +14,8 @@ export const DRAIN_BUDGET = 4_096;
 
 /** Drains the real scheduler may run as microtasks before it lets the event loop turn. */
 export const MICROTASK_DRAINS_PER_TURN = 64;
+/** Chained microtask drains after which the scheduler arms its per-turn counter reset. */
+export const MICROTASK_DRAINS_BEFORE_RESET = 8;
 
 /** Largest encoded frame accepted on any transport (a WAL batch fits well inside). */
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
@@ -49,6 +51,7 @@ export const SIM_DEFAULT_MAX_STEPS = 1_000_000;
 export const SIM_EPOCH_MS = Date.UTC(2026, 0, 1);
 
 assert(DRAIN_BUDGET <= MAILBOX_LIMIT, 'a drain turn never exceeds one full mailbox');
+assert(MICROTASK_DRAINS_BEFORE_RESET < MICROTASK_DRAINS_PER_TURN, 'the reset is armed before microtask drains stop');
 assert(MAX_FRAME_BYTES < 2 ** 32, 'a TCP frame length fits its 32-bit header');
 assert(DEFAULT_RESTART_INTENSITY >= 1, 'a supervisor tolerates at least one restart');
 

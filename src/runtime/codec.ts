@@ -13,7 +13,7 @@
  * Everything from a peer is validated before anything is delivered: a frame that does not
  * decode, has an unknown kind or a field of the wrong shape raises FrameError, and the
  * transport closes the connection with that reason. Encoding never shares structures between
- * peers (a restarted peer would not know them) and always returns a buffer of its own,
+ * links (a restarted peer would not know them) and always returns a buffer of its own,
  * because msgpackr's pack() reuses one internal buffer.
  */
 import { Packr, Unpackr } from 'msgpackr';
@@ -43,38 +43,50 @@ export class FrameError extends Error {
   override readonly name = 'FrameError';
 }
 
-const packr = new Packr({ useRecords: false, moreTypes: false });
-const unpackr = new Unpackr({ useRecords: false, moreTypes: false });
+/**
+ * The codec of one link. Both directions run msgpackr in `sequential` mode: an object shape
+ * is described inline the first time it crosses the link and referenced by number after, so
+ * repeated messages (every XLogData, every reply) encode smaller and decode faster. That is
+ * safe only because a link is ordered and reliable and its codec lives exactly as long as the
+ * link: a reconnected or restarted peer gets a fresh link and a fresh codec, never a stale
+ * structure table.
+ */
+export class FrameCodec {
+  private readonly packr = new Packr({ sequential: true, moreTypes: false });
+  private readonly unpackr = new Unpackr({ sequential: true, moreTypes: false });
 
-/** Encodes a frame into a fresh buffer (safe to transfer or to queue on a socket). */
-export function encodeFrame(frame: Frame): Uint8Array {
-  const packed = packr.pack(frame);
-  if (packed.length > MAX_FRAME_BYTES) {
-    throw new FrameError(`frame of ${packed.length} bytes exceeds the limit of ${MAX_FRAME_BYTES} bytes`);
+  /** The encoded frame in a buffer of its own (safe to transfer or to queue). */
+  encode(frame: Frame): Uint8Array {
+    return new Uint8Array(this.pack(frame));
   }
-  return Uint8Array.prototype.slice.call(packed);
-}
 
-/** Encodes a frame behind its 4-byte big-endian length, for stream transports. */
-export function encodeLengthPrefixed(frame: Frame): Buffer {
-  const packed = packr.pack(frame);
-  if (packed.length > MAX_FRAME_BYTES) {
-    throw new FrameError(`frame of ${packed.length} bytes exceeds the limit of ${MAX_FRAME_BYTES} bytes`);
+  /** The frame behind its 4-byte big-endian length, for stream transports. */
+  encodeLengthPrefixed(frame: Frame): Buffer {
+    const packed = this.pack(frame);
+    const out = Buffer.allocUnsafe(4 + packed.length);
+    out.writeUInt32BE(packed.length, 0);
+    packed.copy(out, 4);
+    return out;
   }
-  const out = Buffer.allocUnsafe(4 + packed.length);
-  out.writeUInt32BE(packed.length, 0);
-  packed.copy(out, 4);
-  return out;
-}
 
-export function decodeFrame(bytes: Uint8Array): Frame {
-  let value: unknown;
-  try {
-    value = unpackr.unpack(bytes);
-  } catch (err) {
-    throw new FrameError(`undecodable frame of ${bytes.length} bytes: ${(err as Error).message}`);
+  decode(bytes: Uint8Array): Frame {
+    let value: unknown;
+    try {
+      value = this.unpackr.unpack(bytes);
+    } catch (err) {
+      throw new FrameError(`undecodable frame of ${bytes.length} bytes: ${(err as Error).message}`);
+    }
+    return validateFrame(value);
   }
-  return validateFrame(value);
+
+  /** A view into msgpackr's reused buffer: valid until the next pack, so always copied. */
+  private pack(frame: Frame): Buffer {
+    const packed = this.packr.pack(frame);
+    if (packed.length > MAX_FRAME_BYTES) {
+      throw new FrameError(`frame of ${packed.length} bytes exceeds the limit of ${MAX_FRAME_BYTES} bytes`);
+    }
+    return packed;
+  }
 }
 
 function isName(value: unknown): value is string {

@@ -7,9 +7,11 @@
  * refused before any of the body is buffered.
  */
 import { MAX_FRAME_BYTES, TCP_FRAME_HEADER_BYTES } from '../../constants.js';
-import { decodeFrame, FrameError, type Frame } from '../codec.js';
+import { FrameError, type FrameCodec, type Frame } from '../codec.js';
 
 export class FrameDecoder {
+  constructor(private readonly codec: FrameCodec) {}
+
   private chunks: Buffer[] = [];
   private buffered = 0;
   private expected = -1;
@@ -36,7 +38,7 @@ export class FrameDecoder {
       if (this.buffered < TCP_FRAME_HEADER_BYTES + this.expected) return frames;
       const whole = this.take(TCP_FRAME_HEADER_BYTES + this.expected);
       this.expected = -1;
-      frames.push(decodeFrame(whole.subarray(TCP_FRAME_HEADER_BYTES)));
+      frames.push(this.codec.decode(whole.subarray(TCP_FRAME_HEADER_BYTES)));
     }
   }
 

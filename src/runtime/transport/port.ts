@@ -7,11 +7,12 @@
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { TRANSFER_THRESHOLD_BYTES } from '../../constants.js';
-import { decodeFrame, encodeFrame, FrameError, type Frame } from '../codec.js';
+import { FrameCodec, FrameError, type Frame } from '../codec.js';
 import type { Link, LinkHandler } from './link.js';
 
 export class PortLink implements Link {
   closed = false;
+  private readonly codec = new FrameCodec();
 
   constructor(
     private readonly port: MessagePort,
@@ -25,7 +26,9 @@ export class PortLink implements Link {
 
   send(frame: Frame): void {
     if (this.closed) return;
-    const bytes = encodeFrame(frame);
+    const bytes = this.codec.encode(frame);
+    // Cloning a typed array copies its whole ArrayBuffer, so frames are always in buffers of
+    // their own; big ones are moved rather than copied a second time.
     if (bytes.length >= TRANSFER_THRESHOLD_BYTES) this.port.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
     else this.port.postMessage(bytes);
   }
@@ -51,7 +54,7 @@ export class PortLink implements Link {
     }
     let frame: Frame;
     try {
-      frame = decodeFrame(data);
+      frame = this.codec.decode(data);
     } catch (err) {
       if (!(err instanceof FrameError)) throw err;
       this.close(`malformed frame from ${this.label}: ${err.message}`);

@@ -10,7 +10,7 @@
  */
 import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
 import { LINK_PENDING_LIMIT, SOCKET_LINGER_MS } from '../../constants.js';
-import { encodeLengthPrefixed, FrameError, FrameKind, type Frame } from '../codec.js';
+import { FrameCodec, FrameError, FrameKind, type Frame } from '../codec.js';
 import { FrameDecoder } from './framing.js';
 import type { Link, LinkHandler } from './link.js';
 
@@ -29,7 +29,8 @@ export interface TcpLinkOptions {
 export class TcpLink implements Link {
   peer: string | null = null;
   closed = false;
-  private readonly decoder = new FrameDecoder();
+  private readonly codec = new FrameCodec();
+  private readonly decoder = new FrameDecoder(this.codec);
   private pending: Buffer[] | null = [];
   private control: ((payload: unknown) => void) | null = null;
 
@@ -47,7 +48,7 @@ export class TcpLink implements Link {
       this.close(partial === null ? 'peer closed the connection'
         : `peer closed the connection mid-frame (received ${partial.have} of ${partial.need} bytes)`);
     });
-    socket.write(encodeLengthPrefixed([FrameKind.Hello, options.node, options.cookie]));
+    socket.write(this.codec.encodeLengthPrefixed([FrameKind.Hello, options.node, options.cookie]));
   }
 
   /** Hands the link's frames and close to another owner (placement.ts takes its hosts' links). */
@@ -61,7 +62,7 @@ export class TcpLink implements Link {
 
   send(frame: Frame): void {
     if (this.closed) return;
-    const bytes = encodeLengthPrefixed(frame);
+    const bytes = this.codec.encodeLengthPrefixed(frame);
     if (this.pending === null) {
       this.socket.write(bytes);
       return;

@@ -20,6 +20,15 @@ export const MICROTASK_DRAINS_BEFORE_RESET = 8;
 /** Largest encoded frame accepted on any transport (a WAL batch fits well inside). */
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
+/** Largest frame accepted from a TCP peer before it has authenticated with HELLO. */
+export const MAX_HELLO_FRAME_BYTES = 4 * 1024;
+/** How long a TCP peer has to send its HELLO. */
+export const HELLO_TIMEOUT_MS = 10_000;
+/** Bytes a TCP link may have queued for a peer that is not reading before the link is closed. */
+export const LINK_WRITE_BUFFER_LIMIT_BYTES = 256 * 1024 * 1024;
+/** TCP keepalive probes start after this much idle time, so a vanished host is noticed. */
+export const TCP_KEEPALIVE_MS = 10_000;
+
 /** Frames queued for a link that is not connected yet. */
 export const LINK_PENDING_LIMIT = 65_536;
 
@@ -28,6 +37,9 @@ export const TCP_FRAME_HEADER_BYTES = 4;
 
 /** Longest actor id, node id and message type accepted from a peer. */
 export const MAX_NAME_LENGTH = 256;
+
+/** Exit reasons of top-level actors a node remembers for late `whenExited` calls. */
+export const EXIT_REASONS_KEPT = 1_024;
 
 /** Default time a supervisor gives a worker child to stop before killing it. */
 export const DEFAULT_SHUTDOWN_MS = 5_000;
@@ -53,6 +65,8 @@ export const SIM_EPOCH_MS = Date.UTC(2026, 0, 1);
 assert(DRAIN_BUDGET <= MAILBOX_LIMIT, 'a drain turn never exceeds one full mailbox');
 assert(MICROTASK_DRAINS_BEFORE_RESET < MICROTASK_DRAINS_PER_TURN, 'the reset is armed before microtask drains stop');
 assert(MAX_FRAME_BYTES < 2 ** 32, 'a TCP frame length fits its 32-bit header');
+assert(MAX_HELLO_FRAME_BYTES < MAX_FRAME_BYTES, 'an unauthenticated peer gets less room than an authenticated one');
+assert(LINK_WRITE_BUFFER_LIMIT_BYTES > MAX_FRAME_BYTES, 'a single largest frame always fits the write buffer');
 assert(DEFAULT_RESTART_INTENSITY >= 1, 'a supervisor tolerates at least one restart');
 
 /** Frames at least this big are transferred between threads instead of copied. */

@@ -108,11 +108,21 @@ function isReason(value: unknown): value is ExitReason {
   return kind === 'normal' || kind === 'shutdown' || kind === 'killed';
 }
 
+function isRef(value: unknown): boolean {
+  return isPlainObject(value) && isName(value['node']) && isName(value['id']);
+}
+
+function isSignal(msg: Message): boolean {
+  const fields = msg as unknown as Record<string, unknown>;
+  if (msg.type === '$started') return isRef(fields['ref']);
+  if (msg.type === '$exit') return isRef(fields['ref']) && isReason(fields['reason']);
+  return false;
+}
+
 function isEvent(value: unknown): value is RuntimeEvent {
   if (!isPlainObject(value)) return false;
-  const ref = value['ref'];
   return typeof value['kind'] === 'string' && typeof value['at'] === 'number' && isName(value['node'])
-    && isPlainObject(ref) && isName(ref['node']) && isName(ref['id']) && typeof value['name'] === 'string';
+    && isRef(value['ref']) && typeof value['name'] === 'string';
 }
 
 function expectLength(frame: unknown[], length: number, what: string): void {
@@ -129,7 +139,11 @@ export function validateFrame(value: unknown): Frame {
       const what = kind === FrameKind.Deliver ? 'DELIVER' : 'SIGNAL';
       expectLength(value, 5, what);
       if (!isName(value[1]) || !isName(value[2]) || !isName(value[3])) throw new FrameError(`${what} frame has a malformed address`);
-      if (!isMessage(value[4])) throw new FrameError(`${what} frame carries a message without a string "type"`);
+      const msg = value[4];
+      if (!isMessage(msg)) throw new FrameError(`${what} frame carries a message without a string "type"`);
+      // `$` types are the kernel's own: they travel only as well-formed SIGNALs.
+      if (kind === FrameKind.Deliver && msg.type.startsWith('$')) throw new FrameError(`DELIVER frame carries the reserved message type "${msg.type}"`);
+      if (kind === FrameKind.Signal && !isSignal(msg)) throw new FrameError('SIGNAL frame carries a malformed $started or $exit');
       return value as unknown as Frame;
     }
     case FrameKind.Stop:

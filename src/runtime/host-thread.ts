@@ -25,6 +25,7 @@ const { control, upstreamLost } = hostControl(kernel, {
   end: () => {
     data.controlPort.close();
     data.dataPort.close();
+    process.exit(0); // ends this worker thread only, whatever handles an actor left behind
   },
 });
 const link = new PortLink(data.dataPort, `placing thread (${data.parentNode})`, data.parentNode, {

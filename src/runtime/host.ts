@@ -2,19 +2,18 @@
  * host.ts — the hosted side of a placement: a node in a worker thread or child process that
  * runs one actor subtree for the node that placed it.
  *
- * The placing node drives it over comlink (HostControl): `spawn` builds the subtree's root
- * (importing its behaviour's module first), `stop` asks the root to stop. The root's parent
- * lives on the placing node, so its `$started` / `$exit` travel there over the data link.
- * Once the root has exited the host's work is done: it shuts its kernel down and ends. If the
- * link to the placing node breaks, the host ends too: a subtree nobody supervises must not
- * outlive its supervisor.
+ * The placing node calls `spawn` over comlink (HostControl) to build the subtree's root; the
+ * kernel imports the behaviour's module if needed. The root's parent lives on the placing
+ * node, so its `$started` / `$exit` travel there over the data link, as do STOP frames the
+ * other way. Once the root has exited the host's work is done: it shuts its kernel down and
+ * ends. If the link to the placing node breaks, the root is killed and the host ends too: a
+ * subtree nobody supervises must not outlive its supervisor.
  */
-import { sameRef, type ActorRef, type ActorSpec, type ExitReason } from './actor.js';
+import { KILLED, sameRef, type ActorRef, type ActorSpec } from './actor.js';
 import type { Kernel } from './kernel.js';
 
 export interface HostControl {
   spawn(spec: ActorSpec, id: string, parent: ActorRef): Promise<ActorRef>;
-  stop(reason: ExitReason): void;
 }
 
 export interface HostHooks {
@@ -37,16 +36,14 @@ export function hostControl(kernel: Kernel, hooks: HostHooks): { control: HostCo
   const control: HostControl = {
     async spawn(spec, id, parent) {
       if (root !== null) throw new Error(`this host already runs ${root.id}`);
-      // An unregistered behaviour is imported by the kernel; a module that fails to load
-      // becomes the root's crash reason, reported to its supervisor like any other.
       root = kernel.spawnHostedRoot({ ...spec, placement: 'inline' }, id, parent);
       if (!kernel.isAlive(root)) finish();
       return root;
     },
-    stop(reason) {
-      if (root === null) finish();
-      else kernel.stop(root, reason);
-    },
   };
-  return { control, upstreamLost: finish };
+  const upstreamLost = (): void => {
+    if (root !== null && kernel.isAlive(root)) kernel.stop(root, KILLED);
+    finish();
+  };
+  return { control, upstreamLost };
 }

@@ -14,7 +14,7 @@
  */
 import { nanoid } from 'nanoid';
 import { assert } from '../assert.js';
-import { DEFAULT_SHUTDOWN_MS, MAILBOX_LIMIT } from '../constants.js';
+import { DEFAULT_SHUTDOWN_MS, EXIT_REASONS_KEPT, MAILBOX_LIMIT } from '../constants.js';
 import {
   crash, describeReason, findBehaviour, KILLED, refKey, SHUTDOWN,
   type Actor, type ActorRef, type ActorSpec, type ExitReason, type Exited, type Message, type Started,
@@ -239,6 +239,7 @@ export class Kernel {
     const tops = [...this.root.children.values()].reverse();
     for (const ref of tops) await this.stopAndWait(ref, DEFAULT_SHUTDOWN_MS);
     await this.placements?.closeAll();
+    for (const cell of [...this.cells.values()]) if (cell !== this.root) this.terminate(cell, KILLED);
     for (const link of [...this.links]) link.close('node is shutting down');
     for (const closer of this.closers.reverse()) await closer();
   }
@@ -370,8 +371,28 @@ export class Kernel {
     if (upstream) this.upstream = link;
   }
 
-  /** A link learnt its peer's name (TCP HELLO); announce the route up the tree. */
+  /**
+   * A TCP peer said HELLO: route its node over the link, unless that name is this node's own
+   * or already reachable another way (then the newcomer is refused, never the live route).
+   */
+  adoptPeer(link: Link, node: string): boolean {
+    const existing = this.routes.get(node);
+    if (node === this.id || (existing !== undefined && existing !== link && !existing.closed)) {
+      link.close(`node "${node}" is already connected here`);
+      return false;
+    }
+    this.attachLink(link, false);
+    this.routeLearnt(link, node);
+    return true;
+  }
+
+  /** A node is reachable over `link`; announce the route up the tree. First route wins. */
   routeLearnt(link: Link, node: string): void {
+    const existing = this.routes.get(node);
+    if (node === this.id || (existing !== undefined && existing !== link && !existing.closed)) {
+      this.kernelLog('warning', `ignored a route to node "${node}" from ${link.label}: that node is already reachable`);
+      return;
+    }
     this.routes.set(node, link);
     if (this.upstream !== null && this.upstream !== link) this.upstream.send([FrameKind.Route, node]);
   }
@@ -380,15 +401,25 @@ export class Kernel {
     switch (frame[0]) {
       case FrameKind.Deliver:
         if (frame[1] === this.id) this.deliver(frame[3], { node: frame[1], id: frame[2] }, frame[4]);
-        else this.forward(frame);
+        else this.forward(frame, link);
         return;
       case FrameKind.Signal:
-        if (frame[1] !== this.id) { this.forward(frame); return; }
-        if (frame[4].type === '$exit') this.placements?.rootExited((frame[4] as Exited).ref);
-        this.signal({ node: frame[1], id: frame[2] }, frame[3], frame[4]);
+        if (frame[1] !== this.id) {
+          this.forward(frame, link);
+          return;
+        }
+        // Only a child's own node tells its parent that it started or ended.
+        if (link.peer === null || !frame[3].startsWith(`${link.peer}/`)) {
+          link.close(`${link.label} sent a ${frame[4].type} on behalf of ${frame[3]}, which is not on that node`);
+          return;
+        }
+        this.remoteSignal(link, { node: frame[1], id: frame[2] }, frame[3], frame[4]);
         return;
       case FrameKind.Stop: {
-        if (frame[1] !== this.id) { this.forward(frame); return; }
+        if (frame[1] !== this.id) {
+          this.forward(frame, link);
+          return;
+        }
         const target = this.cells.get(frame[2]);
         if (target === undefined || target === this.root) return;
         if (frame[4].kind === 'killed') this.terminate(target, KILLED);
@@ -406,6 +437,22 @@ export class Kernel {
         link.close(`unexpected ${frame[0] === FrameKind.Hello ? 'HELLO' : 'CONTROL'} frame`);
         return;
     }
+  }
+
+  private remoteSignal(link: Link, to: ActorRef, from: string, msg: Message): void {
+    const cell = this.cells.get(to.id);
+    if (cell === undefined || cell.state === 'dead') return;
+    if (cell.queued >= MAILBOX_LIMIT) {
+      link.close(`${link.label} flooded ${cell.name} (${cell.key}) past its mailbox limit of ${MAILBOX_LIMIT}`);
+      return;
+    }
+    const about = refKey((msg as Exited | Started).ref);
+    if (about !== from) {
+      link.close(`${link.label} sent a ${msg.type} about ${about} on behalf of ${from}`);
+      return;
+    }
+    if (msg.type === '$exit') this.placements?.rootExited((msg as Exited).ref);
+    this.signal(to, from, msg);
   }
 
   /** Forgets a link's routes; logs why it closed unless its owner reports that itself. */
@@ -552,30 +599,38 @@ export class Kernel {
       return;
     }
     const cell = this.cells.get(to.id);
-    if (cell !== undefined && cell.state !== 'dead') this.enqueue(cell, { from, kind: 'message', msg });
+    if (cell === undefined || cell.state === 'dead') return;
+    if (msg.type === '$exit') cell.children.delete(refKey((msg as unknown as Exited).ref));
+    this.enqueue(cell, { from, kind: 'message', msg });
   }
 
-  private forward(frame: Frame): boolean {
+  /** Sends a frame toward its node; never back over the link it arrived on (no loops). */
+  private forward(frame: Frame, arrivedOn?: Link): boolean {
     const node = frame[1] as string;
     const link = this.routes.get(node) ?? this.upstream;
-    if (link === null || link === undefined || link.closed) return false;
-    link.send(frame);
-    return true;
+    if (link === null || link === undefined || link.closed || link === arrivedOn) return false;
+    return link.send(frame);
   }
 
   private rootReceive(msg: Message): void {
+    const ref = (msg as Partial<Started>).ref;
+    if (ref === undefined || typeof ref.node !== 'string' || typeof ref.id !== 'string') return;
     if (msg.type === '$started') {
-      const key = refKey((msg as Started).ref);
+      const key = refKey(ref);
       this.started.add(key);
       for (const resolve of this.startWaiters.get(key) ?? []) resolve();
       this.startWaiters.delete(key);
       return;
     }
     if (msg.type !== '$exit') return;
-    const { ref, reason } = msg as Exited;
+    const { reason } = msg as Exited;
     const key = refKey(ref);
     this.started.delete(key);
-    this.exitReasons.set(key, reason);
+    if (!ref.id.startsWith('$')) {
+      this.exitReasons.set(key, reason);
+      // Remembered so that a late whenExited() still answers; the oldest are forgotten.
+      if (this.exitReasons.size > EXIT_REASONS_KEPT) this.exitReasons.delete(this.exitReasons.keys().next().value!);
+    }
     for (const resolve of this.exitWaiters.get(key) ?? []) resolve(reason);
     this.exitWaiters.delete(key);
     if (reason.kind === 'crash') this.kernelLog('error', `top-level actor ${key} crashed: ${describeReason(reason)}`);

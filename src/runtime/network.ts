@@ -17,7 +17,7 @@ export type PeerListener = (link: TcpLink, peer: string) => boolean;
 export class TcpNetwork {
   /** The secret every peer must present; generated unless given. */
   readonly cookie: string;
-  private listening: Promise<TcpAddress> | null = null;
+  private listening: { requested: TcpAddress; bound: Promise<TcpAddress> } | null = null;
   private readonly peerListeners = new Set<PeerListener>();
   private readonly handler: LinkHandler;
 
@@ -34,22 +34,34 @@ export class TcpNetwork {
     return () => this.peerListeners.delete(listener);
   }
 
-  /** Starts (once) accepting links; loopback and an ephemeral port unless told otherwise. */
+  /**
+   * Starts accepting links; loopback and an ephemeral port unless told otherwise. A node
+   * listens on one address: asking again for the same one returns it, asking for another
+   * is an error.
+   */
   listen(address: TcpAddress = { host: '127.0.0.1', port: 0 }): Promise<TcpAddress> {
-    this.listening ??= listenTcp(address, (socket, label) => {
+    if (this.listening !== null) {
+      const { requested, bound } = this.listening;
+      if (requested.host === address.host && (address.port === 0 || requested.port === address.port)) return bound;
+      return Promise.reject(new Error(`node ${this.kernel.id} already listens on ${requested.host}:${requested.port}; it cannot also listen on ${address.host}:${address.port}`));
+    }
+    const bound = listenTcp(address, (socket, label) => {
       new TcpLink(socket, label, this.handler, { node: this.kernel.id, cookie: this.cookie, onHello: this.accepted });
-    }).then(({ address: bound, close }) => {
-      this.kernel.onShutdown(close);
-      return bound;
-    });
-    return this.listening;
+    }, (err) => this.kernel.kernelLog('error', `TCP listener on ${address.host}:${address.port} failed: ${err.message}`))
+      .then(({ address: boundTo, close }) => {
+        this.kernel.onShutdown(close);
+        return boundTo;
+      });
+    this.listening = { requested: address, bound };
+    bound.catch(() => { this.listening = null; });
+    return bound;
   }
 
   /** Connects to a listening node; resolves with its node id once HELLOs are exchanged. */
   async connect(address: TcpAddress): Promise<string> {
     const socket = await dialTcp(address);
     return new Promise<string>((resolve, reject) => {
-      const link = new TcpLink(socket, `${address.host}:${address.port}`, {
+      new TcpLink(socket, `${address.host}:${address.port}`, {
         frame: this.handler.frame,
         closed: (l, reason) => {
           this.handler.closed(l, reason);
@@ -59,19 +71,16 @@ export class TcpNetwork {
         node: this.kernel.id,
         cookie: this.cookie,
         onHello: (l, peer) => {
-          this.kernel.attachLink(l, false);
-          this.kernel.routeLearnt(l, peer);
+          if (!this.kernel.adoptPeer(l, peer)) return;
           resolve(peer);
         },
       });
-      this.kernel.onShutdown(() => link.close('node is shutting down'));
     });
   }
 
   private readonly accepted = (link: TcpLink, peer: string): void => {
     for (const listener of this.peerListeners) if (listener(link, peer)) return;
-    this.kernel.attachLink(link, false);
-    this.kernel.routeLearnt(link, peer);
+    this.kernel.adoptPeer(link, peer);
   };
 }
 

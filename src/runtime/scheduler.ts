@@ -85,9 +85,13 @@ export class RealScheduler implements Scheduler {
         return;
       }
       const env = cell.mailbox.shift();
-      if (env !== undefined) cell.kernel.dispatch(cell, env);
-      if (cell.mailbox.length > 0) this.ready.push(cell);
-      else cell.ready = false;
+      try {
+        if (env !== undefined) cell.kernel.dispatch(cell, env);
+      } finally {
+        // Even if dispatch threw (a kernel bug), the cell and the drain stay schedulable.
+        if (cell.mailbox.length > 0) this.ready.push(cell);
+        else cell.ready = false;
+      }
     }
     setImmediate(this.drain);
   };

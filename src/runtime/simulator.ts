@@ -135,7 +135,10 @@ export class SimScheduler implements Scheduler {
       const key = this.active[pick]!;
       const channel = this.channels.get(key)!;
       const [cell, env] = channel.shift()!;
-      if (channel.length === 0) this.active.splice(pick, 1);
+      if (channel.length === 0) {
+        this.active.splice(pick, 1);
+        this.channels.delete(key);
+      }
       this.record(`${env.from} -> ${cell.key} ${env.kind === 'stop' ? '$stop' : env.msg.type}`);
       cell.kernel.dispatch(cell, env);
     } else {

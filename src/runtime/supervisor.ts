@@ -87,6 +87,9 @@ interface ChildRecord {
   replyTo: ActorRef | null;
   /** Set by TerminateChild: forget the child once it has stopped. */
   removing: boolean;
+  /** Added by StartChild: if its very first start fails, it is forgotten, as OTP's start_child does. */
+  readonly dynamic: boolean;
+  everStarted: boolean;
 }
 
 interface Operation {
@@ -116,7 +119,9 @@ class Supervisor implements Actor<SupervisorMessage> {
     }
     this.intensity = spec.intensity ?? DEFAULT_RESTART_INTENSITY;
     this.periodMs = spec.periodMs ?? DEFAULT_RESTART_PERIOD_MS;
-    this.children = spec.children.map((child) => ({ spec: child, ref: null, incarnation: 0, replyTo: null, removing: false }));
+    this.children = spec.children.map((child) => ({
+      spec: child, ref: null, incarnation: 0, replyTo: null, removing: false, dynamic: false, everStarted: false,
+    }));
   }
 
   start(ctx: Context): 'later' {
@@ -169,7 +174,9 @@ class Supervisor implements Actor<SupervisorMessage> {
       if (msg.replyTo !== undefined) ctx.send(msg.replyTo, { type: 'ChildStartFailed', name: msg.spec.name, reason: crash(why) } satisfies ChildStartFailed);
       return;
     }
-    const child: ChildRecord = { spec: msg.spec, ref: null, incarnation: 0, replyTo: msg.replyTo ?? null, removing: false };
+    const child: ChildRecord = {
+      spec: msg.spec, ref: null, incarnation: 0, replyTo: msg.replyTo ?? null, removing: false, dynamic: true, everStarted: false,
+    };
     this.children.push(child);
     this.pendingStarts.add(child);
     this.advance(ctx);
@@ -179,6 +186,7 @@ class Supervisor implements Actor<SupervisorMessage> {
     const op = this.current;
     if (op === null || op.op !== 'start' || op.child.ref === null || !sameRef(op.child.ref, ref)) return;
     this.current = null;
+    op.child.everStarted = true;
     if (op.child.replyTo !== null) {
       ctx.send(op.child.replyTo, { type: 'ChildStarted', name: op.child.spec.name, ref } satisfies ChildStarted);
       op.child.replyTo = null;
@@ -207,8 +215,18 @@ class Supervisor implements Actor<SupervisorMessage> {
         this.enterShutdown(crash(`failed to start child ${child.spec.name}: ${describeReason(reason)}`));
         return this.advance(ctx);
       }
+      if (child.dynamic && !child.everStarted) {
+        this.forget(child);
+        return this.advance(ctx);
+      }
     }
     if (this.phase === 'shutdown') return this.advance(ctx);
+    if (this.pendingStops.has(child)) {
+      // Already being restarted with a sibling: its own exit is no new failure (OTP ignores it).
+      this.pendingStops.delete(child);
+      if ((child.spec.restart ?? 'permanent') === 'temporary') this.forget(child);
+      return this.advance(ctx);
+    }
     this.childExited(child, reason, ctx);
   }
 

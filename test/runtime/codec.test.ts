@@ -67,6 +67,10 @@ describe('frame codec', () => {
       [[FrameKind.Deliver, 'n', '', 'n/b', { type: 'x' }], 'DELIVER frame has a malformed address'],
       [[FrameKind.Deliver, 'n', 'a', 'n/b', { kind: 'x' }], 'DELIVER frame carries a message without a string "type"'],
       [[FrameKind.Signal, 'n', 'a', 'n/b', 'text'], 'SIGNAL frame carries a message without a string "type"'],
+      [[FrameKind.Deliver, 'n', 'a', 'n/b', { type: '$exit', ref: { node: 'n', id: 'b' }, reason: { kind: 'normal' } }], 'DELIVER frame carries the reserved message type "$exit"'],
+      [[FrameKind.Signal, 'n', 'a', 'n/b', { type: '$exit' }], 'SIGNAL frame carries a malformed $started or $exit'],
+      [[FrameKind.Signal, 'n', 'a', 'n/b', { type: '$exit', ref: { node: 'n', id: 'b' }, reason: 'oops' }], 'SIGNAL frame carries a malformed $started or $exit'],
+      [[FrameKind.Signal, 'n', 'a', 'n/b', { type: 'hello', ref: { node: 'n', id: 'b' } }], 'SIGNAL frame carries a malformed $started or $exit'],
       [[FrameKind.Stop, 'n', 'a', 'n/b', { kind: 'vanished' }], 'STOP frame has a malformed exit reason'],
       [[FrameKind.Event, { kind: 'log' }], 'EVENT frame carries a malformed event'],
       [[FrameKind.Hello, 7, 'c'], 'HELLO frame is malformed'],
@@ -92,7 +96,7 @@ describe('stream framing', () => {
       const sameSender = new FrameCodec();
       const bytes = Buffer.concat(frames.map((f) => sameSender.encodeLengthPrefixed(f)));
       const out: Frame[] = [];
-      for (let i = 0; i < bytes.length; i += chunkSize) out.push(...decoder.push(bytes.subarray(i, i + chunkSize)));
+      for (let i = 0; i < bytes.length; i += chunkSize) decoder.push(bytes.subarray(i, i + chunkSize), (f) => out.push(f) > 0);
       expect(plain(out)).to.deep.equal(plain(frames));
       expect(decoder.partial).to.equal(null);
     }
@@ -102,19 +106,32 @@ describe('stream framing', () => {
   it('reports a frame begun but not finished', () => {
     const decoder = new FrameDecoder(new FrameCodec());
     const whole = new FrameCodec().encodeLengthPrefixed(frames[0]!);
-    expect(decoder.push(whole.subarray(0, 10))).to.deep.equal([]);
+    const out: Frame[] = [];
+    decoder.push(whole.subarray(0, 10), (f) => out.push(f) > 0);
+    expect(out).to.deep.equal([]);
     expect(decoder.partial).to.deep.equal({ have: 10, need: whole.length });
   });
 
   it('refuses an oversized or empty length before buffering the body', () => {
     const header = Buffer.alloc(4);
     header.writeUInt32BE(MAX_FRAME_BYTES + 1, 0);
-    expect(() => new FrameDecoder(new FrameCodec()).push(header)).to.throw(FrameError, `frame length ${MAX_FRAME_BYTES + 1} exceeds the limit of ${MAX_FRAME_BYTES} bytes`);
-    expect(() => new FrameDecoder(new FrameCodec()).push(Buffer.alloc(4))).to.throw(FrameError, 'frame with an empty body');
+    expect(() => new FrameDecoder(new FrameCodec()).push(header, () => true)).to.throw(FrameError, `frame length ${MAX_FRAME_BYTES + 1} exceeds the limit of ${MAX_FRAME_BYTES} bytes`);
+    expect(() => new FrameDecoder(new FrameCodec()).push(Buffer.alloc(4), () => true)).to.throw(FrameError, 'frame with an empty body');
   });
 
   it('refuses a well-framed body that is not a valid frame', () => {
     const body = new Packr({ useRecords: false }).pack([FrameKind.Deliver, 'n', 'a', 'n/b', 'no message']);
-    expect(() => new FrameDecoder(new FrameCodec()).push(withLength(body))).to.throw(FrameError, 'DELIVER frame carries a message without a string "type"');
+    expect(() => new FrameDecoder(new FrameCodec()).push(withLength(body), () => true)).to.throw(FrameError, 'DELIVER frame carries a message without a string "type"');
+  });
+
+  it('delivers the valid frames ahead of a malformed one in the same chunk, and none after', () => {
+    const sender = new FrameCodec();
+    const good = sender.encodeLengthPrefixed(frames[0]!);
+    const bad = withLength(new Uint8Array([0xd9, 0x05, 0x41]));
+    const later = sender.encodeLengthPrefixed(frames[1]!);
+    const out: Frame[] = [];
+    const decoder = new FrameDecoder(new FrameCodec());
+    expect(() => decoder.push(Buffer.concat([good, bad, later]), (f) => out.push(f) > 0)).to.throw(FrameError, /undecodable frame of 3 bytes/);
+    expect(plain(out)).to.deep.equal(plain([frames[0]]));
   });
 });

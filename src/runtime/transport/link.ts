@@ -19,6 +19,24 @@ export interface Link {
   /** Where the link goes, for log lines ("worker thread 3", "127.0.0.1:40112"). */
   readonly label: string;
   readonly closed: boolean;
-  send(frame: Frame): void;
+  /** False when the frame could not be sent (the link is closed, or just closed over it). */
+  send(frame: Frame): boolean;
   close(reason: string): void;
+}
+
+export function describeError(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Hands a frame to a link's handler. A frame that passed validation but still makes the
+ * kernel throw is bad input all the same: the link closes with the reason instead of the
+ * exception escaping into the event loop and taking the whole process down.
+ */
+export function handOver(link: Link, handler: LinkHandler, frame: Frame): void {
+  try {
+    handler.frame(link, frame);
+  } catch (err) {
+    link.close(`frame from ${link.label} could not be handled: ${describeError(err)}`);
+  }
 }

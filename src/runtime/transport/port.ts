@@ -8,7 +8,7 @@
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { TRANSFER_THRESHOLD_BYTES } from '../../constants.js';
 import { FrameCodec, FrameError, type Frame } from '../codec.js';
-import type { Link, LinkHandler } from './link.js';
+import { describeError, handOver, type Link, type LinkHandler } from './link.js';
 
 export class PortLink implements Link {
   closed = false;
@@ -24,13 +24,22 @@ export class PortLink implements Link {
     port.on('close', () => this.finish('the other end closed the port'));
   }
 
-  send(frame: Frame): void {
-    if (this.closed) return;
-    const bytes = this.codec.encode(frame);
+  send(frame: Frame): boolean {
+    if (this.closed) return false;
+    let bytes: Uint8Array;
+    try {
+      bytes = this.codec.encode(frame);
+    } catch (err) {
+      // The codec may already have recorded shapes the peer will never learn: the link's
+      // two codecs are out of step for good, so the link ends here.
+      this.close(`cannot send to ${this.label}: ${describeError(err)}`);
+      return false;
+    }
     // Cloning a typed array copies its whole ArrayBuffer, so frames are always in buffers of
     // their own; big ones are moved rather than copied a second time.
     if (bytes.length >= TRANSFER_THRESHOLD_BYTES) this.port.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
     else this.port.postMessage(bytes);
+    return true;
   }
 
   /** Delivers messages already queued on the port (used when its other end has exited). */
@@ -60,7 +69,7 @@ export class PortLink implements Link {
       this.close(`malformed frame from ${this.label}: ${err.message}`);
       return;
     }
-    this.handler.frame(this, frame);
+    handOver(this, this.handler, frame);
   };
 
   private finish(reason: string): void {

@@ -2,17 +2,22 @@
  * tcp.ts — links over TCP: length-prefixed msgpackr frames (framing.ts), for child processes
  * on this host and for nodes on other hosts alike.
  *
- * Both ends open with HELLO [node, cookie]; a peer with the wrong cookie, a frame other than
- * HELLO first, a malformed frame, or a close in the middle of a frame ends the connection
- * with a logged reason, and only that connection. Until the peer's HELLO arrives, frames we
- * send wait in a bounded queue. CONTROL frames (the comlink control plane of a process host)
- * go to the control listener; every other frame goes to the kernel.
+ * Both ends open with HELLO [node, cookie]. Until the peer's HELLO has been checked it may
+ * send only small frames, and must do so within HELLO_TIMEOUT_MS. A wrong cookie, a first
+ * frame other than HELLO, a malformed frame, a close in the middle of a frame, or a peer
+ * that stops reading while we keep writing ends the connection with a logged reason, and
+ * only that connection. Frames we send before the HELLO exchange wait in a bounded queue.
+ * CONTROL frames (the comlink control plane of a process host) go to the control listener;
+ * every other frame goes to the link's handler.
  */
 import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
-import { LINK_PENDING_LIMIT, SOCKET_LINGER_MS } from '../../constants.js';
+import {
+  HELLO_TIMEOUT_MS, LINK_PENDING_LIMIT, LINK_WRITE_BUFFER_LIMIT_BYTES, MAX_FRAME_BYTES, MAX_HELLO_FRAME_BYTES,
+  SOCKET_LINGER_MS, TCP_KEEPALIVE_MS,
+} from '../../constants.js';
 import { FrameCodec, FrameError, FrameKind, type Frame } from '../codec.js';
 import { FrameDecoder } from './framing.js';
-import type { Link, LinkHandler } from './link.js';
+import { describeError, handOver, type Link, type LinkHandler } from './link.js';
 
 export interface TcpAddress {
   readonly host: string;
@@ -33,6 +38,7 @@ export class TcpLink implements Link {
   private readonly decoder = new FrameDecoder(this.codec);
   private pending: Buffer[] | null = [];
   private control: ((payload: unknown) => void) | null = null;
+  private readonly helloTimer: NodeJS.Timeout;
 
   constructor(
     private readonly socket: Socket,
@@ -40,7 +46,9 @@ export class TcpLink implements Link {
     private handler: LinkHandler,
     private readonly options: TcpLinkOptions,
   ) {
+    this.decoder.maxFrameBytes = MAX_HELLO_FRAME_BYTES;
     socket.setNoDelay(true);
+    socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
     socket.on('data', this.onData);
     socket.on('error', (err) => this.close(`socket error: ${err.message}`));
     socket.on('close', () => {
@@ -48,6 +56,8 @@ export class TcpLink implements Link {
       this.close(partial === null ? 'peer closed the connection'
         : `peer closed the connection mid-frame (received ${partial.have} of ${partial.need} bytes)`);
     });
+    this.helloTimer = setTimeout(() => this.close(`no HELLO from ${label} within ${HELLO_TIMEOUT_MS} ms`), HELLO_TIMEOUT_MS);
+    this.helloTimer.unref();
     socket.write(this.codec.encodeLengthPrefixed([FrameKind.Hello, options.node, options.cookie]));
   }
 
@@ -60,29 +70,38 @@ export class TcpLink implements Link {
     this.control = listener;
   }
 
-  send(frame: Frame): void {
-    if (this.closed) return;
-    const bytes = this.codec.encodeLengthPrefixed(frame);
-    if (this.pending === null) {
-      this.socket.write(bytes);
-      return;
+  send(frame: Frame): boolean {
+    if (this.closed) return false;
+    let bytes: Buffer;
+    try {
+      bytes = this.codec.encodeLengthPrefixed(frame);
+    } catch (err) {
+      // The codec may already have recorded shapes the peer will never learn: the link's
+      // two codecs are out of step for good, so the link ends here.
+      this.close(`cannot send to ${this.label}: ${describeError(err)}`);
+      return false;
     }
-    if (this.pending.length >= LINK_PENDING_LIMIT) {
-      this.close(`more than ${LINK_PENDING_LIMIT} frames queued before the peer said HELLO`);
-      return;
+    if (this.pending !== null) {
+      if (this.pending.length >= LINK_PENDING_LIMIT) {
+        this.close(`more than ${LINK_PENDING_LIMIT} frames queued before ${this.label} said HELLO`);
+        return false;
+      }
+      this.pending.push(bytes);
+      return true;
     }
-    this.pending.push(bytes);
-  }
-
-  /** Writes raw bytes, bypassing framing: only for tests that play a misbehaving peer. */
-  writeRaw(bytes: Uint8Array): void {
+    if (this.socket.writableLength > LINK_WRITE_BUFFER_LIMIT_BYTES) {
+      this.close(`${this.label} is not reading: ${this.socket.writableLength} bytes are waiting to be sent`);
+      return false;
+    }
     this.socket.write(bytes);
+    return true;
   }
 
   close(reason: string): void {
     if (this.closed) return;
     this.closed = true;
     this.pending = null;
+    clearTimeout(this.helloTimer);
     this.socket.off('data', this.onData);
     this.socket.end();
     // A peer that never answers our FIN must not hold the socket open forever.
@@ -91,20 +110,20 @@ export class TcpLink implements Link {
   }
 
   private readonly onData = (chunk: Buffer): void => {
-    let frames: Frame[];
     try {
-      frames = this.decoder.push(chunk);
+      this.decoder.push(chunk, this.onFrame);
     } catch (err) {
       if (!(err instanceof FrameError)) throw err;
       this.close(`malformed frame from ${this.label}: ${err.message}`);
-      return;
     }
-    for (const frame of frames) {
-      if (this.closed) return;
-      if (this.peer === null) this.onHello(frame);
-      else if (frame[0] === FrameKind.Control && this.control !== null) this.control(frame[1]);
-      else this.handler.frame(this, frame);
-    }
+  };
+
+  private readonly onFrame = (frame: Frame): boolean => {
+    if (this.closed) return false;
+    if (this.peer === null) this.onHello(frame);
+    else if (frame[0] === FrameKind.Control && this.control !== null) this.control(frame[1]);
+    else handOver(this, this.handler, frame);
+    return !this.closed;
   };
 
   private onHello(frame: Frame): void {
@@ -116,6 +135,8 @@ export class TcpLink implements Link {
       this.close(`authentication failed for node "${frame[1]}" from ${this.label}: wrong cookie`);
       return;
     }
+    clearTimeout(this.helloTimer);
+    this.decoder.maxFrameBytes = MAX_FRAME_BYTES;
     this.peer = frame[1];
     const queued = this.pending ?? [];
     this.pending = null;
@@ -128,6 +149,7 @@ export class TcpLink implements Link {
 export async function listenTcp(
   address: TcpAddress,
   makeLink: (socket: Socket, label: string) => void,
+  onError: (err: Error) => void,
 ): Promise<{ address: TcpAddress; server: Server; close: () => Promise<void> }> {
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
@@ -142,6 +164,7 @@ export async function listenTcp(
       resolve();
     });
   });
+  server.on('error', onError);
   const bound = server.address();
   if (bound === null || typeof bound === 'string') throw new Error('TCP listener has no address');
   return {

@@ -69,6 +69,25 @@ for (const placement of placements) {
       }
     });
 
+    it('delivers messages sent before a placed actor is up, even when it is stopped right after', async () => {
+      const inbox = kernel.inbox();
+      const ponger = kernel.spawn({ name: 'ponger', behaviour: PONGER, placement });
+      for (let n = 0; n < 200; n++) kernel.send(ponger, { type: 'ping', n, replyTo: inbox.ref });
+      kernel.stop(ponger);
+      expect(await kernel.whenExited(ponger)).to.deep.equal({ kind: 'shutdown' });
+      const pongs: number[] = [];
+      for (let n = 0; n < 200; n++) pongs.push((await inbox.next<{ type: string; n: number }>(5000)).n);
+      expect(pongs).to.deep.equal([...Array(200).keys()]);
+    });
+
+    it('reports a placed actor killed before its host is up as killed, and shuts down cleanly', async () => {
+      const ponger = kernel.spawn({ name: 'ponger', behaviour: PONGER, placement });
+      kernel.stop(ponger, { kind: 'killed' });
+      expect(await kernel.whenExited(ponger)).to.deep.equal({ kind: 'killed' });
+      kernel.spawn({ name: 'ponger', behaviour: PONGER, placement });
+      // afterEach shuts down with this second one still starting: that must not hang.
+    });
+
     it('starts children in order and stops them in reverse order', async () => {
       const sup = await startSupervisor('one_for_one', ['a', 'b', 'c']);
       expect(story(log.events)).to.deep.equal(['a:started', 'b:started', 'c:started', 'sup:started']);

@@ -162,6 +162,28 @@ describe('supervisor (simulated)', () => {
     expect(story(t.log.events).slice(3)).to.deep.equal(['stuck:stopped', 'slow:stopped', 'sup:stopped']);
   });
 
+  it('does not count siblings that exit while already being restarted with the crashed child', () => {
+    for (let seed = 1; seed <= 40; seed++) {
+      const t = simulated(seed);
+      const ref = t.start(sup({ strategy: 'one_for_all', intensity: 1, children: abc() }));
+      for (const child of t.children(ref).values()) t.kernel.send(child!, { type: 'crash' });
+      t.run();
+      expect(t.log.lifecycle('sup').map((e) => e.kind), `seed ${seed}`).to.deep.equal(['started']);
+      expect([...t.children(ref).values()].every((r) => r !== null), `seed ${seed}: all running again`).to.equal(true);
+    }
+  });
+
+  it('forgets a dynamic child whose first start fails and tells the asker', () => {
+    const t = simulated();
+    const ref = t.start(sup({ intensity: 1, children: [worker('a')] }));
+    const inbox = t.kernel.inbox();
+    t.kernel.send(ref, { type: 'StartChild', spec: worker('bad', { args: { failStart: true } }), replyTo: inbox.ref });
+    t.run();
+    expect(inbox.take()).to.deep.include({ type: 'ChildStartFailed', name: 'bad' });
+    expect([...t.children(ref).keys()]).to.deep.equal(['a']);
+    expect(t.log.lifecycle('sup').map((e) => e.kind)).to.deep.equal(['started']);
+  });
+
   it('adds and removes dynamic children', () => {
     const t = simulated();
     const ref = t.start(sup({ children: [worker('a')] }));

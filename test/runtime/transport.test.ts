@@ -142,6 +142,50 @@ describe('malformed input over TCP', function () {
   });
 });
 
+describe('a peer speaking for actors it does not host', () => {
+  it('is cut off when it sends a $exit on behalf of another node', async () => {
+    const kernel = new Kernel({ id: 'k' });
+    const log = record(kernel);
+    try {
+      const channel = new MessageChannel();
+      const link = new PortLink(channel.port1, 'peer port', 'peer', {
+        frame: (l, frame) => kernel.linkFrame(l, frame),
+        closed: (l, why) => kernel.linkClosed(l, why),
+      });
+      kernel.attachLink(link, false);
+      const forged = new FrameCodec().encode([FrameKind.Signal, 'k', '$root', 'other-node/w',
+        { type: '$exit', ref: { node: 'other-node', id: 'w' }, reason: { kind: 'normal' } } as Message]);
+      channel.port2.postMessage(forged);
+      await until(() => link.closed, 'the link to close');
+      expect(warnings(log.events).at(-1)).to.equal('connection to peer port closed: peer port sent a $exit on behalf of other-node/w, which is not on that node');
+      channel.port2.close();
+    } finally {
+      await kernel.shutdown();
+    }
+  });
+
+  it('closes a link whose frame cannot be encoded, and the send reports failure', async () => {
+    const kernel = new Kernel({ id: 'k' });
+    const log = record(kernel);
+    try {
+      const channel = new MessageChannel();
+      const link = new PortLink(channel.port1, 'big port', 'far', {
+        frame: (l, frame) => kernel.linkFrame(l, frame),
+        closed: (l, why) => kernel.linkClosed(l, why),
+      });
+      kernel.attachLink(link, false);
+      const huge = new Uint8Array(MAX_FRAME_BYTES + 1);
+      expect(kernel.send({ node: 'far', id: 'x' }, { type: 'blob', huge })).to.equal(false);
+      expect(link.closed).to.equal(true);
+      expect(warnings(log.events).at(-1)).to.match(/^connection to big port closed: cannot send to big port: frame of \d+ bytes exceeds the limit of \d+ bytes$/);
+      expect(kernel.send({ node: 'far', id: 'x' }, { type: 'small' })).to.equal(false);
+      channel.port2.close();
+    } finally {
+      await kernel.shutdown();
+    }
+  });
+});
+
 describe('malformed input over a MessagePort', () => {
   it('closes the port with a logged reason and keeps the node running', async () => {
     const kernel = new Kernel({ id: 'k' });

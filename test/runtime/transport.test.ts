@@ -142,17 +142,23 @@ describe('malformed input over TCP', function () {
   });
 });
 
+/** A kernel link over one end of a fresh MessageChannel; the test plays the peer on port2. */
+function portLinkTo(kernel: Kernel, label: string, peer: string): { channel: MessageChannel; link: PortLink } {
+  const channel = new MessageChannel();
+  const link = new PortLink(channel.port1, label, peer, {
+    frame: (l, frame) => kernel.linkFrame(l, frame),
+    closed: (l, why) => kernel.linkClosed(l, why),
+  });
+  kernel.attachLink(link, false);
+  return { channel, link };
+}
+
 describe('a peer speaking for actors it does not host', () => {
   it('is cut off when it sends a $exit on behalf of another node', async () => {
     const kernel = new Kernel({ id: 'k' });
     const log = record(kernel);
     try {
-      const channel = new MessageChannel();
-      const link = new PortLink(channel.port1, 'peer port', 'peer', {
-        frame: (l, frame) => kernel.linkFrame(l, frame),
-        closed: (l, why) => kernel.linkClosed(l, why),
-      });
-      kernel.attachLink(link, false);
+      const { channel, link } = portLinkTo(kernel, 'peer port', 'peer');
       const forged = new FrameCodec().encode([FrameKind.Signal, 'k', '$root', 'other-node/w',
         { type: '$exit', ref: { node: 'other-node', id: 'w' }, reason: { kind: 'normal' } } as Message]);
       channel.port2.postMessage(forged);
@@ -168,12 +174,7 @@ describe('a peer speaking for actors it does not host', () => {
     const kernel = new Kernel({ id: 'k' });
     const log = record(kernel);
     try {
-      const channel = new MessageChannel();
-      const link = new PortLink(channel.port1, 'big port', 'far', {
-        frame: (l, frame) => kernel.linkFrame(l, frame),
-        closed: (l, why) => kernel.linkClosed(l, why),
-      });
-      kernel.attachLink(link, false);
+      const { channel, link } = portLinkTo(kernel, 'big port', 'far');
       const huge = new Uint8Array(MAX_FRAME_BYTES + 1);
       expect(kernel.send({ node: 'far', id: 'x' }, { type: 'blob', huge })).to.equal(false);
       expect(link.closed).to.equal(true);
@@ -198,12 +199,7 @@ describe('malformed input over a MessagePort', () => {
         [new FrameCodec().encode([77, 'x'] as never), 'unknown frame type 77'],
       ];
       for (const [payload, reason] of cases) {
-        const channel = new MessageChannel();
-        const link = new PortLink(channel.port1, 'test port', 'peer', {
-          frame: (l, frame) => kernel.linkFrame(l, frame),
-          closed: (l, why) => kernel.linkClosed(l, why),
-        });
-        kernel.attachLink(link, false);
+        const { channel, link } = portLinkTo(kernel, 'test port', 'peer');
         channel.port2.postMessage(payload);
         await until(() => link.closed, `the port to close on: ${reason}`);
         expect(warnings(log.events).at(-1)).to.match(new RegExp(`^connection to test port closed: malformed frame from test port: ${reason}`));

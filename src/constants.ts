@@ -41,6 +41,9 @@ export const MAX_NAME_LENGTH = 256;
 /** Exit reasons of top-level actors a node remembers for late `whenExited` calls. */
 export const EXIT_REASONS_KEPT = 1_024;
 
+/** Largest WAL record (header and body), as PostgreSQL's XLogRecordMaxSize bounds its own. */
+export const MAX_WAL_RECORD_BYTES = 1020 * 1024 * 1024;
+
 /** Default time a supervisor gives a worker child to stop before killing it. */
 export const DEFAULT_SHUTDOWN_MS = 5_000;
 

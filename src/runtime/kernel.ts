@@ -25,6 +25,7 @@ import type { LogFields, LogLevel, TimerId } from './context.js';
 import type { EventListener, LifecycleEvent, RuntimeEvent } from './events.js';
 import { randomIds, seededIds, type IdSource } from './ids.js';
 import type { IoOp } from './io.js';
+import { FILE_OP_KINDS, RealFileIo } from './fileio.js';
 import { acquireOffloadPool } from './offload.js';
 import type { Link } from './transport/link.js';
 import { RealScheduler, type Envelope, type Scheduler } from './scheduler.js';
@@ -110,6 +111,17 @@ export class Kernel {
       const pool = acquireOffloadPool();
       this.scheduler.registerIo('offload', pool.run);
       this.onShutdown(pool.release);
+      const files = new RealFileIo();
+      for (const kind of FILE_OP_KINDS) {
+        this.scheduler.registerIo(kind, (op) => {
+          try {
+            return Promise.resolve(files.run(op));
+          } catch (err) {
+            return Promise.reject(err);
+          }
+        });
+      }
+      this.onShutdown(() => files.close());
     }
   }
 

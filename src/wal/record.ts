@@ -48,7 +48,7 @@ export interface RecordHeader {
 }
 
 const bodyPackr = new Packr({ useRecords: false, moreTypes: false });
-const bodyUnpackr = new Unpackr({ useRecords: false, moreTypes: false, copyBuffers: true });
+const bodyUnpackr = new Unpackr({ useRecords: false, moreTypes: false });
 
 /** The record's bytes (header + body), CRC included; `prevLsn` is the record before it. */
 export function encodeRecord(input: WalRecordInput, prevLsn: Lsn): Uint8Array {
@@ -89,7 +89,11 @@ export function decodeRecordHeader(bytes: Uint8Array, offset = 0): RecordHeader 
   };
 }
 
-/** Decodes a record whose CRC has been checked; throws if the body does not decode. */
+/**
+ * Decodes a record whose CRC has been checked; throws if the body does not decode. Binary
+ * fields of the body are views into `record` (copying them halved replay speed): redo
+ * copies what it keeps, and nothing should hold a body beyond applying it.
+ */
 export function decodeRecordBody(record: Uint8Array): unknown {
   return bodyUnpackr.unpack(record.subarray(RECORD_HEADER_SIZE));
 }

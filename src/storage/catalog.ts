@@ -1,0 +1,114 @@
+/*
+ * catalog.ts — databases, tablespaces and tables, versioned like rows.
+ *
+ * PostgreSQL's catalogs are tables, so CREATE TABLE inside a transaction is invisible to
+ * others until it commits and a DROP TABLE can roll back. Here every catalog entry carries
+ * the same (xmin, xmax) header as a heap tuple and is looked up through a snapshot, which
+ * gives the same behaviour without catalog tables. Names are case-folded by the SQL layer
+ * before they get here.
+ */
+import { InvalidXid, type Clog, type Xid } from './clog.js';
+import type { Datum } from './heap.js';
+import { isVisible, type OwnTransaction, type Snapshot } from './snapshot.js';
+
+export type Oid = number;
+
+/** PostgreSQL's first OID for user objects: everything below is the system's. */
+export const FirstNormalObjectId: Oid = 16384;
+
+export type TypeName = 'int2' | 'int4' | 'int8' | 'float4' | 'float8' | 'numeric' | 'text' | 'varchar' | 'bool' | 'timestamptz' | 'pg_lsn' | 'bytea';
+
+export type DefaultExpr =
+  | { readonly kind: 'const'; readonly value: Datum }
+  | { readonly kind: 'nextval'; readonly sequence: string };
+
+export interface ColumnDef {
+  readonly name: string;
+  readonly type: TypeName;
+  readonly notNull: boolean;
+  readonly default: DefaultExpr | null;
+}
+
+interface Versioned {
+  readonly xmin: Xid;
+  readonly cmin: number;
+  readonly xmax: Xid;
+  readonly cmax: number;
+}
+
+export interface TableDef extends Versioned {
+  readonly oid: Oid;
+  readonly name: string;
+  readonly database: Oid;
+  readonly tablespace: Oid;
+  readonly columns: readonly ColumnDef[];
+  /** Column positions of the primary key, or null. */
+  readonly primaryKey: readonly number[] | null;
+  /** The primary key's index name, as PostgreSQL names it (`<table>_pkey`). */
+  readonly primaryKeyName: string | null;
+}
+
+export interface DatabaseDef extends Versioned {
+  readonly oid: Oid;
+  readonly name: string;
+}
+
+export interface TablespaceDef extends Versioned {
+  readonly oid: Oid;
+  readonly name: string;
+  readonly location: string;
+}
+
+export const DEFAULT_TABLESPACE: Oid = 1663; // pg_default
+export const POSTGRES_DATABASE: Oid = 5; // postgres
+
+export interface CatalogImage {
+  readonly tables: readonly TableDef[];
+  readonly databases: readonly DatabaseDef[];
+  readonly tablespaces: readonly TablespaceDef[];
+}
+
+export class Catalog {
+  tables: TableDef[] = [];
+  databases: DatabaseDef[] = [{ oid: POSTGRES_DATABASE, name: 'postgres', xmin: 1, cmin: 0, xmax: InvalidXid, cmax: 0 }];
+  tablespaces: TablespaceDef[] = [{ oid: DEFAULT_TABLESPACE, name: 'pg_default', location: '', xmin: 1, cmin: 0, xmax: InvalidXid, cmax: 0 }];
+
+  /** The version of table `name` in `database` this snapshot sees, if any. */
+  table(name: string, database: Oid, snapshot: Snapshot, own: OwnTransaction, clog: Clog): TableDef | undefined {
+    return this.tables.find((t) => t.name === name && t.database === database && isVisible(t, snapshot, own, clog));
+  }
+
+  tableByOid(oid: Oid): TableDef | undefined {
+    return this.tables.find((t) => t.oid === oid);
+  }
+
+  database(name: string, snapshot: Snapshot, own: OwnTransaction, clog: Clog): DatabaseDef | undefined {
+    return this.databases.find((d) => d.name === name && isVisible(d, snapshot, own, clog));
+  }
+
+  tablespace(name: string, snapshot: Snapshot, own: OwnTransaction, clog: Clog): TablespaceDef | undefined {
+    return this.tablespaces.find((t) => t.name === name && isVisible(t, snapshot, own, clog));
+  }
+
+  /** Redo: a new table version. */
+  addTable(def: TableDef): void {
+    this.tables.push(def);
+  }
+
+  /** Redo: the table's current version is deleted by `xid` (DROP TABLE). */
+  dropTable(oid: Oid, xid: Xid, cid: number): void {
+    this.tables = this.tables.map((t) => (t.oid === oid && t.xmax === InvalidXid ? { ...t, xmax: xid, cmax: cid } : t));
+  }
+
+  image(): CatalogImage {
+    return { tables: this.tables, databases: this.databases, tablespaces: this.tablespaces };
+  }
+
+  static fromImage(image: CatalogImage): Catalog {
+    const catalog = new Catalog();
+    catalog.tables = [...image.tables];
+    catalog.databases = [...image.databases];
+    catalog.tablespaces = [...image.tablespaces];
+    return catalog;
+  }
+}

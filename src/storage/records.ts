@@ -1,0 +1,38 @@
+/*
+ * records.ts — the WAL records storage writes, one constructor per kind.
+ *
+ * Each record says everything redo needs to repeat the change exactly: which table, which
+ * ctid, which xid and command, which values. Constructors return WalRecordInput ready for
+ * the walwriter; redo.ts has the one function that applies each kind.
+ */
+import type { WalRecordInput } from '../wal/record.js';
+import type { Lsn } from '../wal/lsn.js';
+import type { Oid, TableDef } from './catalog.js';
+import type { Xid } from './clog.js';
+import type { Ctid, Datum } from './heap.js';
+import { HeapInfo, Heap2Info, Rmgr, StandbyInfo, StorageInfo, XactInfo, XlogInfo } from './rmgr.js';
+
+export interface HeapInsertBody { readonly rel: Oid; readonly ctid: Ctid; readonly cid: number; readonly values: readonly Datum[] }
+export interface HeapDeleteBody { readonly rel: Oid; readonly ctid: Ctid; readonly cid: number }
+export interface HeapUpdateBody { readonly rel: Oid; readonly old: Ctid; readonly ctid: Ctid; readonly cid: number; readonly values: readonly Datum[] }
+export interface VacuumBody { readonly rel: Oid; readonly ctids: readonly Ctid[]; readonly latestRemovedXid: Xid }
+export interface XactBody { readonly subxids: readonly Xid[]; readonly time: number }
+export interface CreateTableBody { readonly def: TableDef }
+export interface DropTableBody { readonly oid: Oid; readonly cid: number }
+export interface RunningXactsBody { readonly running: readonly Xid[]; readonly nextXid: Xid; readonly nextOid: Oid }
+export interface CheckpointBody extends RunningXactsBody { readonly redo: Lsn; readonly timeline: number; readonly time: number }
+export interface AccessExclusiveLocksBody { readonly locks: readonly { readonly xid: Xid; readonly database: Oid; readonly rel: Oid }[] }
+
+export const heapInsert = (xid: Xid, body: HeapInsertBody): WalRecordInput => ({ rmgr: Rmgr.Heap, info: HeapInfo.Insert, xid, body });
+export const heapDelete = (xid: Xid, body: HeapDeleteBody): WalRecordInput => ({ rmgr: Rmgr.Heap, info: HeapInfo.Delete, xid, body });
+export const heapUpdate = (xid: Xid, body: HeapUpdateBody): WalRecordInput => ({ rmgr: Rmgr.Heap, info: HeapInfo.Update, xid, body });
+export const vacuum = (body: VacuumBody): WalRecordInput => ({ rmgr: Rmgr.Heap2, info: Heap2Info.Vacuum, xid: 0, body });
+export const commit = (xid: Xid, body: XactBody): WalRecordInput => ({ rmgr: Rmgr.Transaction, info: XactInfo.Commit, xid, body });
+export const abort = (xid: Xid, body: XactBody): WalRecordInput => ({ rmgr: Rmgr.Transaction, info: XactInfo.Abort, xid, body });
+export const createTable = (xid: Xid, body: CreateTableBody): WalRecordInput => ({ rmgr: Rmgr.Storage, info: StorageInfo.CreateTable, xid, body });
+export const dropTable = (xid: Xid, body: DropTableBody): WalRecordInput => ({ rmgr: Rmgr.Storage, info: StorageInfo.DropTable, xid, body });
+export const runningXacts = (body: RunningXactsBody): WalRecordInput => ({ rmgr: Rmgr.Standby, info: StandbyInfo.RunningXacts, xid: 0, body });
+export const accessExclusiveLocks = (body: AccessExclusiveLocksBody): WalRecordInput => ({ rmgr: Rmgr.Standby, info: StandbyInfo.Lock, xid: 0, body });
+export const checkpoint = (shutdown: boolean, body: CheckpointBody): WalRecordInput => ({
+  rmgr: Rmgr.XLOG, info: shutdown ? XlogInfo.CheckpointShutdown : XlogInfo.CheckpointOnline, xid: 0, body,
+});

@@ -10,6 +10,25 @@ export type Severity = 'ERROR' | 'FATAL' | 'PANIC' | 'WARNING' | 'NOTICE' | 'LOG
 
 export const SqlState = {
   SyntaxError: '42601',
+  FeatureNotSupported: '0A000',
+  UndefinedTable: '42P01',
+  DuplicateTable: '42P07',
+  UndefinedColumn: '42703',
+  DuplicateColumn: '42701',
+  UniqueViolation: '23505',
+  NotNullViolation: '23502',
+  InvalidTextRepresentation: '22P02',
+  NumericValueOutOfRange: '22003',
+  DatatypeMismatch: '42804',
+  UndefinedFunction: '42883',
+  ActiveSqlTransaction: '25001',
+  NoActiveSqlTransaction: '25P01',
+  InFailedSqlTransaction: '25P02',
+  SerializationFailure: '40001',
+  ReadOnlySqlTransaction: '25006',
+  DivisionByZero: '22012',
+  AmbiguousColumn: '42702',
+  InvalidSavepointSpecification: '3B001',
   UndefinedObject: '42704',
   InvalidParameterValue: '22023',
   CantChangeRuntimeParam: '55P02',
@@ -24,6 +43,8 @@ export interface PgErrorFields {
   readonly message: string;
   readonly detail?: string;
   readonly hint?: string;
+  /** 1-based character position in the statement text, for syntax errors. */
+  readonly position?: number;
 }
 
 export class PgError extends Error {
@@ -32,6 +53,7 @@ export class PgError extends Error {
   readonly severity: Severity;
   readonly detail: string | undefined;
   readonly hint: string | undefined;
+  readonly position: number | undefined;
 
   constructor(fields: PgErrorFields) {
     super(fields.message);
@@ -39,6 +61,7 @@ export class PgError extends Error {
     this.severity = fields.severity ?? 'ERROR';
     this.detail = fields.detail;
     this.hint = fields.hint;
+    this.position = fields.position;
   }
 
   /** Plain data, for crossing threads and processes. */
@@ -47,6 +70,7 @@ export class PgError extends Error {
       code: this.code, severity: this.severity, message: this.message,
       ...(this.detail === undefined ? {} : { detail: this.detail }),
       ...(this.hint === undefined ? {} : { hint: this.hint }),
+      ...(this.position === undefined ? {} : { position: this.position }),
     };
   }
 }

@@ -1,0 +1,319 @@
+/*
+ * engine.ts — executing statements against the cluster's state, for many sessions.
+ *
+ * The engine owns the DatabaseState and the procarray; the actor that holds it (shmem.ts)
+ * calls `execute` for one statement at a time, so each statement runs atomically. Every
+ * change is logged: a WAL record is built, applied through redo and handed back to be
+ * inserted into WAL, in order. A statement either completes, fails, or finds a row or key
+ * held by a transaction still running and answers `wait`: it has changed nothing yet, and
+ * the actor runs it again once that transaction ends (READ COMMITTED then sees the new row
+ * version; REPEATABLE READ fails with a serialization error if the row changed).
+ *
+ * Commits come back as `commit: xid`; the xid stays in the procarray until the actor calls
+ * `finishCommit`, after the flush synchronous_commit asks for.
+ */
+import { PgError, SqlState } from '../errors.js';
+import { DEFAULT_TABLESPACE, POSTGRES_DATABASE, type ColumnDef, type TableDef } from '../storage/catalog.js';
+import { InvalidXid, type Xid } from '../storage/clog.js';
+import type { Datum } from '../storage/heap.js';
+import * as rec from '../storage/records.js';
+import { redo } from '../storage/redo.js';
+import { isVisible, takeSnapshot, type OwnTransaction, type Snapshot } from '../storage/snapshot.js';
+import type { DatabaseState } from '../storage/state.js';
+import type { WalRecordInput } from '../wal/record.js';
+import { constValue, unwrap, type ExprContext, type Node, type ScalarFunctions } from './expr.js';
+import { executeDelete, executeInsert, executeUpdate, RowConflict, type DmlContext } from './modify.js';
+import type { ParsedStatement } from './parse.js';
+import { commandOnly, type QueryResult } from './result.js';
+import { executeSelect } from './select.js';
+import { newTransaction, ProcArray, type Isolation, type Transaction } from './transaction.js';
+import { typeFromName } from './types.js';
+
+export interface ExecuteOptions {
+  readonly params: readonly Datum[];
+  readonly defaultIsolation: Isolation;
+  readonly now: number;
+  readonly currentWalLsn: string;
+  readonly inRecovery: boolean;
+}
+
+export type Outcome =
+  | { readonly kind: 'done'; readonly result: QueryResult; readonly records: readonly WalRecordInput[]; readonly commit: Xid | null }
+  | { readonly kind: 'error'; readonly error: PgError; readonly records: readonly WalRecordInput[] }
+  | { readonly kind: 'wait'; readonly blocker: Xid };
+
+const notSupported = (what: string): PgError => new PgError({ code: SqlState.FeatureNotSupported, message: `${what} is not supported by walship yet` });
+
+export class Engine {
+  readonly procarray = new ProcArray();
+  private readonly sessions = new Map<string, Transaction>();
+  private records: WalRecordInput[] = [];
+
+  constructor(readonly state: DatabaseState) {}
+
+  /** Whether the session is inside BEGIN ... (PostgreSQL's transaction status: 'T' or 'E'). */
+  transactionStatus(session: string): 'idle' | 'in transaction' | 'failed' {
+    const txn = this.sessions.get(session);
+    return txn === undefined ? 'idle' : txn.failed ? 'failed' : 'in transaction';
+  }
+
+  execute(session: string, stmt: ParsedStatement, options: ExecuteOptions): Outcome {
+    this.records = [];
+    const existing = this.sessions.get(session);
+    if (existing !== undefined) this.procarray.stopWaiting(existing.xid);
+    const txn = existing ?? newTransaction(false, options.defaultIsolation, options.now);
+    if (txn.failed && !(stmt.kind === 'TransactionStmt' && ['TRANS_STMT_ROLLBACK', 'TRANS_STMT_COMMIT'].includes(stmt.node['kind'] as string))) {
+      return this.fail(new PgError({ code: SqlState.InFailedSqlTransaction, message: 'current transaction is aborted, commands ignored until end of transaction block' }));
+    }
+    try {
+      if (stmt.kind === 'TransactionStmt') return this.transactionStatement(session, txn, stmt.node, options);
+      const result = this.statement(txn, stmt, options);
+      txn.commandId++;
+      if (txn.explicit) {
+        this.sessions.set(session, txn);
+        return { kind: 'done', result, records: this.records, commit: null };
+      }
+      return { kind: 'done', result, records: this.records, commit: this.commit(txn) };
+    } catch (err) {
+      if (err instanceof RowConflict) {
+        this.discardIfImplicit(session, txn);
+        if (!this.procarray.wait(txn.xid, err.blocker)) {
+          return this.failTransaction(session, txn, new PgError({ code: '40P01', message: 'deadlock detected', detail: `Process waiting for transaction ${err.blocker}, which waits for this transaction.` }));
+        }
+        return { kind: 'wait', blocker: err.blocker };
+      }
+      if (!(err instanceof PgError)) throw err;
+      return this.failTransaction(session, txn, err);
+    }
+  }
+
+  /** After the commit record is flushed as asked: the commit becomes visible to others. */
+  finishCommit(xid: Xid): void {
+    this.procarray.remove(xid);
+  }
+
+  /** A session ended: its open transaction, if any, aborts. */
+  endSession(session: string): readonly WalRecordInput[] {
+    this.records = [];
+    const txn = this.sessions.get(session);
+    this.sessions.delete(session);
+    if (txn !== undefined) this.abort(txn);
+    return this.records;
+  }
+
+  snapshotFor(txn: Transaction): Snapshot {
+    if (txn.isolation === 'read committed') return takeSnapshot(this.procarray.xids(), this.state.clog.nextXid);
+    txn.snapshot ??= takeSnapshot(this.procarray.xids(), this.state.clog.nextXid);
+    return txn.snapshot;
+  }
+
+  private transactionStatement(session: string, txn: Transaction, node: Node, options: ExecuteOptions): Outcome {
+    switch (node['kind']) {
+      case 'TRANS_STMT_BEGIN':
+      case 'TRANS_STMT_START': {
+        if (txn.explicit) {
+          return { kind: 'done', result: commandOnly('BEGIN'), records: [], commit: null };
+        }
+        const fresh = newTransaction(true, isolationOption(node) ?? options.defaultIsolation, options.now);
+        this.sessions.set(session, fresh);
+        return { kind: 'done', result: commandOnly('BEGIN'), records: [], commit: null };
+      }
+      case 'TRANS_STMT_COMMIT': {
+        this.sessions.delete(session);
+        if (txn.failed) {
+          this.abort(txn);
+          return { kind: 'done', result: commandOnly('ROLLBACK'), records: this.records, commit: null };
+        }
+        return { kind: 'done', result: commandOnly('COMMIT'), records: this.records, commit: this.commit(txn) };
+      }
+      case 'TRANS_STMT_ROLLBACK':
+        this.sessions.delete(session);
+        this.abort(txn);
+        return { kind: 'done', result: commandOnly('ROLLBACK'), records: this.records, commit: null };
+      default:
+        throw notSupported(`${String(node['kind']).replace('TRANS_STMT_', '')}`);
+    }
+  }
+
+  private statement(txn: Transaction, stmt: ParsedStatement, options: ExecuteOptions): QueryResult {
+    const snapshot = this.snapshotFor(txn);
+    const own: OwnTransaction = { xids: txn.xid === InvalidXid ? new Set() : new Set([txn.xid]), commandId: txn.commandId };
+    const functions: ScalarFunctions = {
+      now: () => txn.startedAt,
+      currentWalLsn: () => options.currentWalLsn,
+      txidCurrent: () => this.assignXid(txn),
+      inRecovery: () => options.inRecovery,
+    };
+    const lookup = (relation: Node): TableDef => {
+      const name = relation['relname'] as string;
+      const def = this.state.catalog.table(name, POSTGRES_DATABASE, snapshot, own, this.state.clog);
+      if (def === undefined) throw new PgError({ code: SqlState.UndefinedTable, message: `relation "${name}" does not exist` });
+      return def;
+    };
+    const exprContext = (table: TableDef | null): ExprContext => ({ table, params: options.params, functions });
+    const dml = (table: TableDef): DmlContext => ({
+      state: this.state, table, snapshot, own, procarray: this.procarray, isolation: txn.isolation,
+      expr: exprContext(table), xid: () => this.assignXid(txn), log: (r) => this.log(r), commandId: txn.commandId,
+    });
+    const node = stmt.node;
+    switch (stmt.kind) {
+      case 'SelectStmt': {
+        const from = (node['fromClause'] as Node[] | undefined) ?? [];
+        if (from.length > 1) throw notSupported('a FROM clause with more than one table');
+        if (node['valuesLists'] !== undefined) throw notSupported('VALUES as a query');
+        let table: TableDef | null = null;
+        if (from.length === 1) {
+          const [kind, body] = unwrap(from[0]!);
+          if (kind !== 'RangeVar') throw notSupported(`FROM ${kind}`);
+          table = lookup(body);
+        }
+        const visible = (): (readonly Datum[])[] => {
+          const rows: (readonly Datum[])[] = [];
+          for (const [, tuple] of this.state.heap(table!.oid).scan()) if (isVisible(tuple, snapshot, own, this.state.clog)) rows.push(tuple.values);
+          return rows;
+        };
+        return executeSelect(node, table, visible, exprContext(table));
+      }
+      case 'InsertStmt':
+        return executeInsert(node, dml(lookup(node['relation'] as Node)));
+      case 'UpdateStmt':
+        return executeUpdate(node, dml(lookup(node['relation'] as Node)));
+      case 'DeleteStmt':
+        return executeDelete(node, dml(lookup(node['relation'] as Node)));
+      case 'CreateStmt':
+        return this.createTable(txn, node, snapshot, own);
+      case 'DropStmt':
+        return this.dropTables(txn, node, snapshot, own);
+      default:
+        throw notSupported(stmt.kind.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase());
+    }
+  }
+
+  private createTable(txn: Transaction, node: Node, snapshot: Snapshot, own: OwnTransaction): QueryResult {
+    const relation = node['relation'] as Node;
+    const name = relation['relname'] as string;
+    if (this.state.catalog.table(name, POSTGRES_DATABASE, snapshot, own, this.state.clog) !== undefined) {
+      if (node['if_not_exists'] === true) return commandOnly('CREATE TABLE');
+      throw new PgError({ code: SqlState.DuplicateTable, message: `relation "${name}" already exists` });
+    }
+    const columns: ColumnDef[] = [];
+    let primaryKey: number[] | null = null;
+    for (const element of (node['tableElts'] as Node[] | undefined) ?? []) {
+      const [kind, body] = unwrap(element);
+      if (kind === 'Constraint' && body['contype'] === 'CONSTR_PRIMARY') {
+        primaryKey = ((body['keys'] as Node[]) ?? []).map((k) => {
+          const key = unwrap(k)[1]['sval'] as string;
+          const index = columns.findIndex((c) => c.name === key);
+          if (index < 0) throw new PgError({ code: SqlState.UndefinedColumn, message: `column "${key}" named in key does not exist` });
+          return index;
+        });
+        continue;
+      }
+      if (kind !== 'ColumnDef') throw notSupported(`table element ${kind}`);
+      const colname = body['colname'] as string;
+      if (columns.some((c) => c.name === colname)) throw new PgError({ code: SqlState.DuplicateColumn, message: `column "${colname}" specified more than once` });
+      const typeNames = ((body['typeName'] as Node)['names'] as Node[]).map((n) => unwrap(n)[1]['sval'] as string);
+      const type = typeFromName(typeNames.at(-1)!);
+      if (type === null) throw new PgError({ code: SqlState.UndefinedObject, message: `type "${typeNames.at(-1)}" does not exist` });
+      let notNull = false;
+      let defaultValue: ColumnDef['default'] = null;
+      for (const c of (body['constraints'] as Node[] | undefined) ?? []) {
+        const constraint = unwrap(c)[1];
+        switch (constraint['contype']) {
+          case 'CONSTR_NOTNULL': notNull = true; break;
+          case 'CONSTR_NULL': break;
+          case 'CONSTR_PRIMARY': primaryKey = [columns.length]; notNull = true; break;
+          case 'CONSTR_DEFAULT': {
+            const [ekind, ebody] = unwrap(constraint['raw_expr'] as Node);
+            if (ekind !== 'A_Const') throw notSupported('a DEFAULT that is not a constant');
+            defaultValue = { kind: 'const', value: constValue(ebody) };
+            break;
+          }
+          default: throw notSupported(`column constraint ${String(constraint['contype'])}`);
+        }
+      }
+      columns.push({ name: colname, type, notNull, default: defaultValue });
+    }
+    if (primaryKey !== null) for (const i of primaryKey) columns[i] = { ...columns[i]!, notNull: true };
+    const xid = this.assignXid(txn);
+    const def: TableDef = {
+      oid: this.state.assignOid(), name, database: POSTGRES_DATABASE, tablespace: DEFAULT_TABLESPACE, columns,
+      primaryKey, primaryKeyName: primaryKey === null ? null : `${name}_pkey`, xmin: xid, cmin: txn.commandId, xmax: InvalidXid, cmax: 0,
+    };
+    this.log(rec.createTable(xid, { def }));
+    return commandOnly('CREATE TABLE');
+  }
+
+  private dropTables(txn: Transaction, node: Node, snapshot: Snapshot, own: OwnTransaction): QueryResult {
+    if (node['removeType'] !== 'OBJECT_TABLE') throw notSupported(`DROP ${String(node['removeType']).replace('OBJECT_', '')}`);
+    for (const object of (node['objects'] as Node[]) ?? []) {
+      const names = ((unwrap(object)[1]['items'] as Node[]) ?? []).map((n) => unwrap(n)[1]['sval'] as string);
+      const name = names.at(-1)!;
+      const def = this.state.catalog.table(name, POSTGRES_DATABASE, snapshot, own, this.state.clog);
+      if (def === undefined) {
+        if (node['missing_ok'] === true) continue;
+        throw new PgError({ code: SqlState.UndefinedTable, message: `table "${name}" does not exist` });
+      }
+      this.log(rec.dropTable(this.assignXid(txn), { oid: def.oid, cid: txn.commandId }));
+    }
+    return commandOnly('DROP TABLE');
+  }
+
+  private assignXid(txn: Transaction): Xid {
+    if (txn.xid === InvalidXid) {
+      txn.xid = this.state.clog.assign();
+      this.procarray.add(txn.xid);
+    }
+    return txn.xid;
+  }
+
+  private log(record: WalRecordInput): void {
+    redo(this.state, record);
+    this.records.push(record);
+  }
+
+  /** Logs the commit; the xid leaves the procarray later, in finishCommit. Null if nothing was written. */
+  private commit(txn: Transaction): Xid | null {
+    if (txn.xid === InvalidXid) return null;
+    this.log(rec.commit(txn.xid, { subxids: [], time: txn.startedAt }));
+    return txn.xid;
+  }
+
+  private abort(txn: Transaction): void {
+    if (txn.xid === InvalidXid) return;
+    this.log(rec.abort(txn.xid, { subxids: [], time: txn.startedAt }));
+    this.procarray.remove(txn.xid);
+  }
+
+  private fail(error: PgError): Outcome {
+    return { kind: 'error', error, records: this.records };
+  }
+
+  private failTransaction(session: string, txn: Transaction, error: PgError): Outcome {
+    if (txn.explicit) {
+      txn.failed = true;
+      this.sessions.set(session, txn);
+    } else {
+      this.abort(txn);
+    }
+    return this.fail(error);
+  }
+
+  /** A statement that must wait changed nothing; an implicit transaction that wrote nothing is simply dropped. */
+  private discardIfImplicit(session: string, txn: Transaction): void {
+    if (!txn.explicit && txn.xid === InvalidXid) this.sessions.delete(session);
+    else if (!txn.explicit) this.sessions.set(session, txn);
+  }
+}
+
+function isolationOption(node: Node): Isolation | null {
+  for (const option of (node['options'] as Node[] | undefined) ?? []) {
+    const def = unwrap(option)[1];
+    if (def['defname'] === 'transaction_isolation') {
+      const value = constValue(unwrap(def['arg'] as Node)[1]);
+      if (value === 'read committed' || value === 'repeatable read' || value === 'serializable') return value;
+      if (value === 'read uncommitted') return 'read committed';
+    }
+  }
+  return null;
+}

@@ -1,0 +1,164 @@
+/*
+ * The SQL engine without actors: statements, results, PostgreSQL's error texts, MVCC
+ * isolation between sessions, waiting on row locks, and commit visibility only after the
+ * commit is finished (flushed).
+ */
+import { expect } from 'chai';
+import { PgError } from '../../src/errors.js';
+import { Engine, type Outcome } from '../../src/sql/engine.js';
+import { parseSql } from '../../src/sql/parse.js';
+import type { QueryResult } from '../../src/sql/result.js';
+import { DatabaseState } from '../../src/storage/state.js';
+
+class Harness {
+  readonly engine = new Engine(new DatabaseState());
+  run(session: string, sql: string, params: unknown[] = []): Outcome {
+    const [stmt] = parseSql(sql);
+    const outcome = this.engine.execute(session, stmt!, {
+      params: params as never, defaultIsolation: 'read committed', now: Date.UTC(2026, 10, 22), currentWalLsn: '0/1000000', inRecovery: false,
+    });
+    if (outcome.kind === 'done' && outcome.commit !== null) this.engine.finishCommit(outcome.commit);
+    return outcome;
+  }
+  /** Runs and expects success. */
+  ok(session: string, sql: string, params: unknown[] = []): QueryResult {
+    const outcome = this.run(session, sql, params);
+    if (outcome.kind === 'error') throw outcome.error;
+    if (outcome.kind === 'wait') throw new Error(`unexpected wait on ${outcome.blocker}`);
+    return outcome.result;
+  }
+  rows(session: string, sql: string): unknown[] {
+    return this.ok(session, sql).rows as unknown[];
+  }
+  error(session: string, sql: string): PgError {
+    const outcome = this.run(session, sql);
+    if (outcome.kind !== 'error') throw new Error(`expected an error from ${sql}, got ${outcome.kind}`);
+    return outcome.error;
+  }
+}
+
+describe('SQL engine', () => {
+  let h: Harness;
+  beforeEach(() => {
+    h = new Harness();
+    h.ok('a', 'CREATE TABLE kv (id int PRIMARY KEY, v text NOT NULL DEFAULT \'none\', n int)');
+  });
+
+  it('inserts, selects, updates and deletes, with results shaped for JavaScript', () => {
+    expect(h.ok('a', "INSERT INTO kv VALUES (1, 'a', 10), (2, 'b', 20), (3, 'c', NULL)")).to.deep.equal({ command: 'INSERT', rowCount: 3, columns: [], rows: [] });
+    const all = h.ok('a', 'SELECT * FROM kv ORDER BY id');
+    expect(all.columns).to.deep.equal([{ name: 'id', type: 'int4' }, { name: 'v', type: 'text' }, { name: 'n', type: 'int4' }]);
+    expect(all.rows).to.deep.equal([{ id: 1, v: 'a', n: 10 }, { id: 2, v: 'b', n: 20 }, { id: 3, v: 'c', n: null }]);
+    expect(h.ok('a', "UPDATE kv SET v = 'bb', n = n + 1 WHERE id = 2").rowCount).to.equal(1);
+    expect(h.rows('a', 'SELECT v, n FROM kv WHERE id = 2')).to.deep.equal([{ v: 'bb', n: 21 }]);
+    expect(h.ok('a', 'DELETE FROM kv WHERE n IS NULL OR id IN (1)').rowCount).to.equal(2);
+    expect(h.rows('a', 'SELECT count(*) FROM kv')).to.deep.equal([{ count: 1 }]);
+    expect(h.rows('a', 'INSERT INTO kv (id) VALUES (9) RETURNING id, v')).to.deep.equal([{ id: 9, v: 'none' }]);
+  });
+
+  it('answers with aggregates, GROUP BY, ORDER BY, LIMIT and OFFSET', () => {
+    h.ok('a', "INSERT INTO kv VALUES (1, 'x', 5), (2, 'y', 7), (3, 'x', 9), (4, 'y', NULL), (5, 'z', 1)");
+    expect(h.rows('a', 'SELECT v, count(*), sum(n), max(n) FROM kv GROUP BY v ORDER BY v')).to.deep.equal([
+      { v: 'x', count: 2, sum: 14, max: 9 }, { v: 'y', count: 2, sum: 7, max: 7 }, { v: 'z', count: 1, sum: 1, max: 1 },
+    ]);
+    expect(h.rows('a', 'SELECT id FROM kv ORDER BY n DESC LIMIT 2')).to.deep.equal([{ id: 4 }, { id: 3 }]);
+    expect(h.rows('a', 'SELECT id FROM kv ORDER BY id LIMIT 2 OFFSET 3')).to.deep.equal([{ id: 4 }, { id: 5 }]);
+    expect(h.rows('a', 'SELECT min(id) AS first, avg(n) FROM kv WHERE n > 1')).to.deep.equal([{ first: 1, avg: 7 }]);
+    expect(h.rows('a', "SELECT 1 + 2 AS three, 'a' || 'b' AS ab, txid_current() > 0 AS has_xid")).to.deep.equal([{ three: 3, ab: 'ab', has_xid: true }]);
+  });
+
+  it('reports errors with PostgreSQL\'s codes and texts', () => {
+    h.ok('a', "INSERT INTO kv VALUES (1, 'a', 1)");
+    const dup = h.error('a', "INSERT INTO kv VALUES (1, 'again', 2)");
+    expect([dup.code, dup.message, dup.detail]).to.deep.equal(['23505', 'duplicate key value violates unique constraint "kv_pkey"', 'Key (id)=(1) already exists.']);
+    const missing = h.error('a', 'SELECT * FROM nope');
+    expect([missing.code, missing.message]).to.deep.equal(['42P01', 'relation "nope" does not exist']);
+    const nullViolation = h.error('a', 'INSERT INTO kv (id, v) VALUES (5, NULL)');
+    expect([nullViolation.code, nullViolation.message, nullViolation.detail]).to.deep.equal(['23502', 'null value in column "v" of relation "kv" violates not-null constraint', 'Failing row contains (5, null, null).']);
+    expect(h.error('a', "INSERT INTO kv VALUES ('x', 'a', 1)").message).to.equal('invalid input syntax for type integer: "x"');
+    expect(h.error('a', 'INSERT INTO kv VALUES (3000000000, \'a\', 1)').message).to.equal('integer out of range');
+    expect(h.error('a', 'SELECT nope FROM kv').message).to.equal('column "nope" does not exist');
+    expect(h.error('a', 'CREATE TABLE kv (id int)').message).to.equal('relation "kv" already exists');
+    expect(h.error('a', 'SELECT 1/0').message).to.equal('division by zero');
+    const syntax = (() => { try { parseSql('SELEC 1'); } catch (e) { return e as PgError; } return null; })()!;
+    expect([syntax.code, syntax.message, syntax.position]).to.deep.equal(['42601', 'syntax error at or near "SELEC"', 1]);
+  });
+
+  it('keeps a failed transaction failed until ROLLBACK, and rolls its changes back', () => {
+    h.ok('a', 'BEGIN');
+    h.ok('a', "INSERT INTO kv VALUES (1, 'a', 1)");
+    h.error('a', "INSERT INTO kv VALUES (1, 'b', 1)");
+    const aborted = h.error('a', 'SELECT 1');
+    expect([aborted.code, aborted.message]).to.deep.equal(['25P02', 'current transaction is aborted, commands ignored until end of transaction block']);
+    expect(h.ok('a', 'COMMIT').command).to.equal('ROLLBACK');
+    expect(h.rows('b', 'SELECT * FROM kv')).to.deep.equal([]);
+  });
+
+  it('hides uncommitted changes from other sessions (READ COMMITTED)', () => {
+    h.ok('a', 'BEGIN');
+    h.ok('a', "INSERT INTO kv VALUES (1, 'a', 1)");
+    expect(h.rows('a', 'SELECT id FROM kv')).to.deep.equal([{ id: 1 }]);
+    expect(h.rows('b', 'SELECT id FROM kv')).to.deep.equal([]);
+    h.ok('a', 'COMMIT');
+    expect(h.rows('b', 'SELECT id FROM kv')).to.deep.equal([{ id: 1 }]);
+  });
+
+  it('keeps one snapshot for a REPEATABLE READ transaction', () => {
+    h.ok('a', "INSERT INTO kv VALUES (1, 'a', 1)");
+    h.ok('b', 'BEGIN ISOLATION LEVEL REPEATABLE READ');
+    expect(h.rows('b', 'SELECT v FROM kv')).to.deep.equal([{ v: 'a' }]);
+    h.ok('a', "UPDATE kv SET v = 'changed' WHERE id = 1");
+    expect(h.rows('b', 'SELECT v FROM kv'), 'still the first snapshot').to.deep.equal([{ v: 'a' }]);
+    const conflict = h.error('b', "UPDATE kv SET v = 'mine' WHERE id = 1");
+    expect([conflict.code, conflict.message]).to.deep.equal(['40001', 'could not serialize access due to concurrent update']);
+    h.ok('b', 'ROLLBACK');
+    h.ok('c', 'BEGIN');
+    expect(h.rows('c', 'SELECT v FROM kv')).to.deep.equal([{ v: 'changed' }]);
+  });
+
+  it('makes a writer wait for the running transaction holding its row, then sees the new version', () => {
+    h.ok('a', "INSERT INTO kv VALUES (1, 'a', 1)");
+    h.ok('a', 'BEGIN');
+    h.ok('a', 'UPDATE kv SET n = n + 10 WHERE id = 1');
+    const blocked = h.run('b', 'UPDATE kv SET n = n + 100 WHERE id = 1');
+    expect(blocked.kind).to.equal('wait');
+    h.ok('a', 'COMMIT');
+    expect(h.ok('b', 'UPDATE kv SET n = n + 100 WHERE id = 1').rowCount).to.equal(1);
+    expect(h.rows('c', 'SELECT n FROM kv')).to.deep.equal([{ n: 111 }]);
+  });
+
+  it('waits on a key being inserted by a running transaction, then reports the duplicate', () => {
+    h.ok('a', 'BEGIN');
+    h.ok('a', "INSERT INTO kv VALUES (7, 'a', 1)");
+    expect(h.run('b', "INSERT INTO kv VALUES (7, 'b', 1)").kind).to.equal('wait');
+    h.ok('a', 'COMMIT');
+    expect(h.error('b', "INSERT INTO kv VALUES (7, 'b', 1)").code).to.equal('23505');
+    h.ok('a', 'BEGIN');
+    h.ok('a', 'DELETE FROM kv WHERE id = 7');
+    expect(h.run('b', "INSERT INTO kv VALUES (7, 'b', 1)").kind).to.equal('wait');
+    h.ok('a', 'ROLLBACK');
+    expect(h.error('b', "INSERT INTO kv VALUES (7, 'b', 1)").code).to.equal('23505');
+    expect(h.ok('b', "INSERT INTO kv VALUES (7, 'b', 1) ON CONFLICT DO NOTHING").rowCount).to.equal(0);
+  });
+
+  it('detects a deadlock between two transactions', () => {
+    h.ok('a', "INSERT INTO kv VALUES (1, 'a', 1), (2, 'b', 2)");
+    h.ok('a', 'BEGIN');
+    h.ok('b', 'BEGIN');
+    h.ok('a', 'UPDATE kv SET n = 0 WHERE id = 1');
+    h.ok('b', 'UPDATE kv SET n = 0 WHERE id = 2');
+    expect(h.run('a', 'UPDATE kv SET n = 0 WHERE id = 2').kind).to.equal('wait');
+    const deadlock = h.error('b', 'UPDATE kv SET n = 0 WHERE id = 1');
+    expect([deadlock.code, deadlock.message]).to.deep.equal(['40P01', 'deadlock detected']);
+  });
+
+  it('keeps a commit invisible to others until it is finished (flushed)', () => {
+    const [insert] = parseSql("INSERT INTO kv VALUES (1, 'a', 1)");
+    const outcome = h.engine.execute('a', insert!, { params: [], defaultIsolation: 'read committed', now: 0, currentWalLsn: '0/0', inRecovery: false });
+    expect(outcome.kind).to.equal('done');
+    const xid = (outcome as { commit: number }).commit;
+    expect(h.rows('b', 'SELECT id FROM kv'), 'committed in the clog but not yet flushed').to.deep.equal([]);
+    h.engine.finishCommit(xid);
+    expect(h.rows('b', 'SELECT id FROM kv')).to.deep.equal([{ id: 1 }]);
+  });
+});

@@ -74,7 +74,7 @@ class CellContext implements Context {
     return this.cell.kernel.scheduler.now();
   }
 
-  io(op: IoOp, replyTag: string): void {
+  io<O extends IoOp>(op: O, replyTag: string): void {
     this.cell.kernel.startIo(this.cell, op, replyTag);
   }
 

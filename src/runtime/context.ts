@@ -28,7 +28,7 @@ export interface Context {
    * Starts an asynchronous operation; its outcome arrives later as a message whose type is
    * `replyTag`: `{ type: replyTag, ok: true, value }` or `{ type: replyTag, ok: false, error }`.
    */
-  io(op: IoOp, replyTag: string): void;
+  io<O extends IoOp>(op: O, replyTag: string): void;
   /** Starts a child of this actor; its `$started` and `$exit` come back to this actor. */
   spawn(spec: ActorSpec): ActorRef;
   /** Asks an actor to stop (`killed` ends it at once). `ctx.stop(ctx.self)` ends this actor. */

@@ -13,7 +13,7 @@
  * waiting on it. Descriptors are cached per path and closed when the kernel shuts down.
  */
 import {
-  closeSync, existsSync, fdatasyncSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, renameSync,
+  appendFileSync, closeSync, existsSync, fdatasyncSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, renameSync,
   unlinkSync, writeSync,
 } from 'node:fs';
 import { dirname } from 'node:path';
@@ -38,9 +38,10 @@ export type FileOp =
   | { readonly kind: 'file.list'; readonly dir: string }
   | { readonly kind: 'file.mkdir'; readonly path: string }
   | { readonly kind: 'file.rename'; readonly from: string; readonly to: string }
-  | { readonly kind: 'file.unlink'; readonly path: string };
+  | { readonly kind: 'file.unlink'; readonly path: string }
+  | { readonly kind: 'file.append'; readonly path: string; readonly bytes: Uint8Array };
 
-export const FILE_OP_KINDS = ['file.read', 'file.writeBatch', 'file.writeAtomic', 'file.list', 'file.mkdir', 'file.rename', 'file.unlink'] as const;
+export const FILE_OP_KINDS = ['file.read', 'file.writeBatch', 'file.writeAtomic', 'file.list', 'file.mkdir', 'file.rename', 'file.unlink', 'file.append'] as const;
 
 const ZEROS = new Uint8Array(1024 * 1024);
 
@@ -79,6 +80,9 @@ export class RealFileIo {
         this.forget(file.to);
         renameSync(file.from, file.to);
         this.syncDir(dirname(file.to));
+        return null;
+      case 'file.append':
+        appendFileSync(file.path, file.bytes);
         return null;
       case 'file.unlink':
         this.forget(file.path);

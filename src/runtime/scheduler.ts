@@ -101,7 +101,7 @@ export class RealScheduler implements Scheduler {
   }
 
   random(): number {
-    return randomInt(0, 2 ** 48) / 2 ** 48;
+    return randomInt(0, 2 ** 47) / 2 ** 47;
   }
 
   setTimer(ms: number, _label: string, fire: () => void): unknown {

@@ -126,6 +126,14 @@ export class SimDisk {
       case 'file.unlink':
         this.files.delete(op.path);
         return null;
+      case 'file.append': {
+        this.requireDir(dirname(op.path));
+        const file = this.files.get(op.path) ?? { durable: new Uint8Array(0), pending: [] };
+        this.files.set(op.path, file);
+        const size = Math.max(file.durable.length, ...file.pending.map((w) => w.offset + w.bytes.length));
+        file.pending.push({ offset: size, bytes: op.bytes.slice() });
+        return null;
+      }
     }
   }
 

@@ -2,8 +2,8 @@
  * lsn.ts — log sequence numbers: byte positions in the WAL stream.
  *
  * An LSN is a plain number (exact up to 2^53 bytes, 8 PiB of WAL, far past anything a
- * server writes), printed as PostgreSQL prints it: the high and low 32 bits in upper-case
- * hex, `16/B374D848`. Positions are "last byte + 1": a record that starts at `start` and is
+ * server writes), printed as PostgreSQL prints it (`%X/%X`): the high and low 32 bits in
+ * upper-case hex without padding, `16/B374D848`, `0/3000060`. Positions are "last byte + 1": a record that starts at `start` and is
  * `n` bytes long ends at `start + n`, which is where the next one may begin. Positions only
  * move forward; whoever owns one asserts that where it moves.
  */
@@ -19,12 +19,12 @@ export function isValidLsn(value: number): boolean {
   return Number.isSafeInteger(value) && value >= 0;
 }
 
-/** `X/XXXXXXXX`, exactly as PostgreSQL's `%X/%X`. */
+/** `X/X`, exactly as PostgreSQL's `%X/%X`. */
 export function formatLsn(lsn: Lsn): string {
   assert(isValidLsn(lsn), `not an LSN: ${lsn}`);
   const hi = Math.floor(lsn / TWO_32);
   const lo = lsn - hi * TWO_32;
-  return `${hi.toString(16).toUpperCase()}/${lo.toString(16).toUpperCase().padStart(8, '0')}`;
+  return `${hi.toString(16).toUpperCase()}/${lo.toString(16).toUpperCase()}`;
 }
 
 export class LsnSyntaxError extends Error {

@@ -1,0 +1,186 @@
+/*
+ * backend.ts — one client session: its settings, its statements, one at a time.
+ *
+ * A `Query` may hold several statements; the backend parses them (libpg-query), answers
+ * SET / SET LOCAL / RESET / SHOW itself from the session's settings, sends CHECKPOINT to the
+ * checkpointer, and everything else to shmem, waiting for each result before sending the
+ * next. The reply carries the last statement's result, or the first error (later statements
+ * are not run, as in PostgreSQL's simple query protocol). When the session ends its open
+ * transaction is rolled back.
+ */
+import { PgError, SqlState, type PgErrorFields } from '../errors.js';
+import { ServerConfig, SessionConfig } from '../config/store.js';
+import { defineBehaviour, type Actor, type ActorRef, type Message } from '../runtime/actor.js';
+import type { Context } from '../runtime/context.js';
+import { constValue, unwrap, type Node } from '../sql/expr.js';
+import { parseSql, type ParsedStatement } from '../sql/parse.js';
+import { commandOnly, type QueryResult } from '../sql/result.js';
+import type { Isolation } from '../sql/transaction.js';
+import type { CheckpointNow } from './checkpointer.js';
+import type { EndSession, Execute, Executed } from './shmem.js';
+
+export interface BackendArgs {
+  readonly session: string;
+  readonly shmem: ActorRef;
+  readonly checkpointer: ActorRef;
+  /** postgresql.conf and postgresql.auto.conf as read at server start or last reload. */
+  readonly confFiles: readonly { readonly path: string; readonly text: string }[];
+  readonly serverOptions: Readonly<Record<string, string>>;
+  /** Settings the client connected with (PGOPTIONS-style). */
+  readonly sessionSettings: Readonly<Record<string, string>>;
+}
+
+export interface Query extends Message {
+  readonly type: 'Query';
+  readonly sql: string;
+  readonly params: readonly unknown[];
+  readonly replyTo: ActorRef;
+  readonly tag: number;
+}
+
+export type QueryDone =
+  | (Message & { readonly type: 'QueryDone'; readonly tag: number; readonly ok: true; readonly result: QueryResult })
+  | (Message & { readonly type: 'QueryDone'; readonly tag: number; readonly ok: false; readonly error: PgErrorFields });
+
+interface Running {
+  readonly query: Query;
+  readonly statements: ParsedStatement[];
+  last: QueryResult;
+}
+
+class Backend implements Actor {
+  private readonly settings: SessionConfig;
+  private readonly waiting: Query[] = [];
+  private running: Running | null = null;
+  private tag = 0;
+
+  constructor(private readonly args: BackendArgs) {
+    const server = new ServerConfig(args.serverOptions);
+    server.load(args.confFiles);
+    this.settings = new SessionConfig(server);
+    for (const [name, value] of Object.entries(args.sessionSettings)) this.settings.set(name, value, false);
+  }
+
+  stopping(_reason: unknown, ctx: Context): 'now' {
+    ctx.send(this.args.shmem, { type: 'EndSession', session: this.args.session } satisfies EndSession);
+    return 'now';
+  }
+
+  receive(msg: Message, ctx: Context): void {
+    switch (msg.type) {
+      case 'Query':
+        this.waiting.push(msg as Query);
+        return this.next(ctx);
+      case 'Executed':
+      case 'CheckpointDone':
+        return this.onStatementDone(msg as Executed | { type: 'CheckpointDone'; tag: number }, ctx);
+    }
+  }
+
+  private next(ctx: Context): void {
+    if (this.running !== null) return;
+    const query = this.waiting.shift();
+    if (query === undefined) return;
+    let statements: ParsedStatement[];
+    try {
+      statements = parseSql(query.sql);
+    } catch (err) {
+      return this.finish(query, err, ctx);
+    }
+    this.running = { query, statements, last: commandOnly('EMPTY') };
+    this.step(ctx);
+  }
+
+  /** Runs statements until one has to go to another actor, or all are done. */
+  private step(ctx: Context): void {
+    const run = this.running!;
+    for (;;) {
+      const stmt = run.statements.shift();
+      if (stmt === undefined) return this.finish(run.query, run.last, ctx);
+      try {
+        const local = this.local(stmt, ctx);
+        if (local === 'sent') return;
+        if (local !== null) {
+          run.last = local;
+          continue;
+        }
+      } catch (err) {
+        return this.finish(run.query, err, ctx);
+      }
+      this.tag++;
+      ctx.send(this.args.shmem, {
+        type: 'Execute', session: this.args.session, statement: stmt, params: run.query.params,
+        synchronousCommit: this.settings.get('synchronous_commit') as string,
+        isolation: this.settings.get('default_transaction_isolation') as Isolation,
+        replyTo: ctx.self, tag: this.tag,
+      } satisfies Execute);
+      return;
+    }
+  }
+
+  private onStatementDone(msg: Executed | { type: 'CheckpointDone'; tag: number }, ctx: Context): void {
+    const run = this.running;
+    if (run === null || msg.tag !== this.tag) return;
+    if (msg.type === 'CheckpointDone') {
+      run.last = commandOnly('CHECKPOINT');
+      return this.step(ctx);
+    }
+    if (!msg.ok) return this.finish(run.query, new PgError(msg.error), ctx);
+    run.last = msg.result;
+    if (msg.result.command === 'COMMIT' || msg.result.command === 'ROLLBACK') this.settings.endTransaction();
+    this.step(ctx);
+  }
+
+  /** Statements the session answers itself; null for those shmem runs. */
+  private local(stmt: ParsedStatement, ctx: Context): QueryResult | 'sent' | null {
+    const node = stmt.node;
+    switch (stmt.kind) {
+      case 'VariableSetStmt':
+        return this.set(node);
+      case 'VariableShowStmt': {
+        const name = (node['name'] as string).toLowerCase();
+        if (name === 'all') throw new PgError({ code: SqlState.FeatureNotSupported, message: 'SHOW ALL is not supported by walship yet' });
+        const value = name === 'transaction_isolation' ? this.settings.show('default_transaction_isolation') : this.settings.show(name);
+        return { command: 'SHOW', rowCount: 1, columns: [{ name, type: 'text' }], rows: [{ [name]: value }] };
+      }
+      case 'CheckPointStmt':
+        this.tag++;
+        ctx.send(this.args.checkpointer, { type: 'CheckpointNow', replyTo: ctx.self, tag: this.tag } satisfies CheckpointNow);
+        return 'sent';
+      default:
+        return null;
+    }
+  }
+
+  private set(node: Node): QueryResult {
+    const name = node['name'] as string | undefined;
+    switch (node['kind']) {
+      case 'VAR_SET_VALUE': {
+        const args = ((node['args'] as Node[] | undefined) ?? []).map((a) => String(constValue(unwrap(a)[1])));
+        const target = name === 'transaction_isolation' ? 'default_transaction_isolation' : name!;
+        this.settings.set(target, args.join(', '), node['is_local'] === true);
+        return commandOnly('SET');
+      }
+      case 'VAR_SET_DEFAULT':
+      case 'VAR_RESET':
+        this.settings.reset(name!);
+        return commandOnly(node['kind'] === 'VAR_RESET' ? 'RESET' : 'SET');
+      default:
+        throw new PgError({ code: SqlState.FeatureNotSupported, message: `SET form ${String(node['kind'])} is not supported by walship yet` });
+    }
+  }
+
+  private finish(query: Query, outcome: QueryResult | unknown, ctx: Context): void {
+    this.running = null;
+    if (outcome instanceof PgError) {
+      ctx.send(query.replyTo, { type: 'QueryDone', tag: query.tag, ok: false, error: outcome.toFields() } satisfies QueryDone);
+    } else if (outcome instanceof Error) {
+      throw outcome;
+    } else {
+      ctx.send(query.replyTo, { type: 'QueryDone', tag: query.tag, ok: true, result: outcome as QueryResult } satisfies QueryDone);
+    }
+    this.next(ctx);
+  }
+}
+
+export const BACKEND = defineBehaviour(import.meta.url, 'Backend', (args: BackendArgs) => new Backend(args));

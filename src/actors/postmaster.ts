@@ -1,0 +1,221 @@
+/*
+ * postmaster.ts — one server: starts its processes in order, accepts sessions, shuts down.
+ *
+ * Start: shmem (the state), then startup, whose `$started` means recovery is complete; then
+ * the configuration files are read, the walwriter starts where WAL ends, then the
+ * checkpointer; then "database system is ready to accept connections". Each `Connect`
+ * starts a backend. A crash of any of these (a backend included: it may have left shared
+ * state half-changed) crashes the postmaster, and its supervisor restarts the server, which
+ * goes through crash recovery, as PostgreSQL's postmaster reinitializes after a backend
+ * crash. Shutdown (`stop`, as pg_ctl stop -m fast/smart): backends end (open transactions
+ * roll back), the checkpointer writes the shutdown checkpoint, then the rest stop.
+ * `immediate` is a kill: no checkpoint, the next start recovers.
+ */
+import { PgError, SqlState } from '../errors.js';
+import { ServerConfig } from '../config/store.js';
+import { defineBehaviour, KILLED, NORMAL, SHUTDOWN, sameRef, type Actor, type ActorRef, type ExitReason, type Exited, type Message } from '../runtime/actor.js';
+import type { Context } from '../runtime/context.js';
+import type { IoResult } from '../runtime/io.js';
+import { BACKEND } from './backend.js';
+import { CHECKPOINTER } from './checkpointer.js';
+import { SHMEM, type AttachWalWriter, type WalEnd, type WalEndRequest } from './shmem.js';
+import { STARTUP } from './startup.js';
+import { WALWRITER } from './walwriter.js';
+
+export interface PostmasterArgs {
+  /** The server's name, prefixed to its processes' names in logs ("primary/walwriter"). */
+  readonly name: string;
+  readonly dataDir: string;
+  readonly initdb: boolean;
+  readonly walSegmentSize: number;
+  /** Settings given at start (they win over the files, like `postgres -c`). */
+  readonly options: Readonly<Record<string, string>>;
+  /** Written as postgresql.conf by initdb. */
+  readonly postgresqlConf: string;
+}
+
+export interface Connect extends Message {
+  readonly type: 'Connect';
+  readonly settings: Readonly<Record<string, string>>;
+  readonly replyTo: ActorRef;
+}
+
+export type Connected =
+  | (Message & { readonly type: 'Connected'; readonly ok: true; readonly backend: ActorRef })
+  | (Message & { readonly type: 'Connected'; readonly ok: false; readonly error: { code: string; message: string } });
+
+type Phase = 'starting' | 'running' | 'stopping';
+
+class Postmaster implements Actor {
+  private phase: Phase = 'starting';
+  private shmem: ActorRef | null = null;
+  private startup: ActorRef | null = null;
+  private walwriter: ActorRef | null = null;
+  private checkpointer: ActorRef | null = null;
+  private readonly backends = new Set<string>();
+  private readonly backendRefs: ActorRef[] = [];
+  private confFiles: { path: string; text: string }[] = [];
+  private config: ServerConfig | null = null;
+  private sessions = 0;
+  private stopReason: ExitReason = SHUTDOWN;
+
+  constructor(private readonly args: PostmasterArgs) {}
+
+  start(ctx: Context): 'later' {
+    this.shmem = ctx.spawn({ name: this.role('shmem'), behaviour: SHMEM, args: {} });
+    this.startup = ctx.spawn({
+      name: this.role('startup'), behaviour: STARTUP,
+      args: { dataDir: this.args.dataDir, shmem: this.shmem, initdb: this.args.initdb, walSegmentSize: this.args.walSegmentSize, postgresqlConf: this.args.postgresqlConf },
+    });
+    return 'later';
+  }
+
+  stopping(reason: ExitReason, ctx: Context): 'later' {
+    this.phase = 'stopping';
+    this.stopReason = reason;
+    ctx.log('info', 'received fast shutdown request');
+    for (const backend of this.backendRefs) ctx.stop(backend);
+    this.backendRefs.length = 0;
+    this.backends.clear();
+    if (this.checkpointer !== null) ctx.stop(this.checkpointer);
+    else this.finishStop(ctx);
+    return 'later';
+  }
+
+  receive(msg: Message, ctx: Context): void {
+    switch (msg.type) {
+      case '$started':
+        return this.onStarted((msg as Exited).ref, ctx);
+      case '$exit':
+        return this.onExit(msg as Exited, ctx);
+      case 'ConfRead':
+        return this.onConfRead(msg as IoResult, ctx);
+      case 'WalEnd':
+        return this.onWalEnd(msg as WalEnd, ctx);
+      case 'Connect':
+        return this.connect(msg as Connect, ctx);
+    }
+  }
+
+  private role(role: string): string {
+    return `${this.args.name}/${role}`;
+  }
+
+  private onStarted(ref: ActorRef, ctx: Context): void {
+    if (this.startup !== null && sameRef(ref, this.startup)) {
+      ctx.io({ kind: 'file.read', path: `${this.args.dataDir}/postgresql.conf` }, 'ConfRead');
+      return;
+    }
+    if (this.checkpointer !== null && sameRef(ref, this.checkpointer)) {
+      this.phase = 'running';
+      ctx.log('info', 'database system is ready to accept connections');
+      ctx.ready();
+    }
+  }
+
+  private onConfRead(io: IoResult, ctx: Context): void {
+    const text = io.ok && io.value !== null ? new TextDecoder().decode(io.value as Uint8Array) : '';
+    const which = this.confFiles.length === 0 ? 'postgresql.conf' : 'postgresql.auto.conf';
+    this.confFiles.push({ path: `${this.args.dataDir}/${which}`, text });
+    if (this.confFiles.length === 1) {
+      ctx.io({ kind: 'file.read', path: `${this.args.dataDir}/postgresql.auto.conf` }, 'ConfRead');
+      return;
+    }
+    this.config = new ServerConfig(this.args.options);
+    this.config.load(this.confFiles); // a bad entry throws FATAL: the server does not start
+    ctx.send(this.shmem!, { type: 'WalEndRequest', replyTo: ctx.self } satisfies WalEndRequest);
+  }
+
+  private onWalEnd(end: WalEnd, ctx: Context): void {
+    this.walwriter = ctx.spawn({
+      name: this.role('walwriter'), behaviour: WALWRITER,
+      args: {
+        walDir: `${this.args.dataDir}/pg_wal`, systemIdentifier: BigInt(end.systemIdentifier), timeline: end.timeline, segmentSize: end.walSegmentSize,
+        insertLsn: end.endLsn, prevLsn: end.lastLsn,
+        walWriterDelayMs: this.config!.get('wal_writer_delay') as number,
+        walWriterFlushAfterBytes: this.config!.get('wal_writer_flush_after') as number,
+      },
+    });
+    ctx.send(this.shmem!, { type: 'AttachWalWriter', walwriter: this.walwriter } satisfies AttachWalWriter);
+    this.checkpointer = ctx.spawn({
+      name: this.role('checkpointer'), behaviour: CHECKPOINTER,
+      args: { dataDir: this.args.dataDir, shmem: this.shmem!, checkpointTimeoutMs: (this.config!.get('checkpoint_timeout') as number) * 1000 },
+    });
+  }
+
+  private connect(msg: Connect, ctx: Context): void {
+    if (this.phase !== 'running') {
+      const message = this.phase === 'starting' ? 'the database system is starting up' : 'the database system is shutting down';
+      ctx.send(msg.replyTo, { type: 'Connected', ok: false, error: { code: '57P03', message } } satisfies Connected);
+      return;
+    }
+    const max = this.config!.get('max_connections') as number;
+    if (this.backends.size >= max) {
+      ctx.send(msg.replyTo, { type: 'Connected', ok: false, error: { code: '53300', message: 'sorry, too many clients already' } } satisfies Connected);
+      return;
+    }
+    const session = `${this.args.name}-${++this.sessions}`;
+    let backend: ActorRef;
+    try {
+      backend = ctx.spawn({
+        name: this.role('backend'), behaviour: BACKEND,
+        args: { session, shmem: this.shmem!, checkpointer: this.checkpointer!, confFiles: this.confFiles, serverOptions: this.args.options, sessionSettings: msg.settings },
+      });
+    } catch (err) {
+      const error = err instanceof PgError ? { code: err.code, message: err.message } : { code: SqlState.InternalError, message: String(err) };
+      ctx.send(msg.replyTo, { type: 'Connected', ok: false, error } satisfies Connected);
+      return;
+    }
+    this.backends.add(`${backend.node}/${backend.id}`);
+    this.backendRefs.push(backend);
+    ctx.send(msg.replyTo, { type: 'Connected', ok: true, backend } satisfies Connected);
+  }
+
+  private onExit(exit: Exited, ctx: Context): void {
+    const key = `${exit.ref.node}/${exit.ref.id}`;
+    if (this.backends.delete(key)) {
+      const i = this.backendRefs.findIndex((r) => sameRef(r, exit.ref));
+      if (i >= 0) this.backendRefs.splice(i, 1);
+      if (exit.reason.kind === 'crash' && this.phase !== 'stopping') {
+        throw new Error(`server process (backend) exited abnormally: ${exit.reason.message}; terminating any other active server processes`);
+      }
+      return;
+    }
+    if (this.startup !== null && sameRef(exit.ref, this.startup)) {
+      this.startup = null;
+      if (exit.reason.kind === 'normal') return;
+      throw new Error(`startup process failed: ${exit.reason.kind === 'crash' ? exit.reason.message : exit.reason.kind}`);
+    }
+    if (this.phase === 'stopping') {
+      if (this.checkpointer !== null && sameRef(exit.ref, this.checkpointer)) {
+        this.checkpointer = null;
+        this.finishStop(ctx);
+      } else if (this.walwriter !== null && sameRef(exit.ref, this.walwriter)) {
+        this.walwriter = null;
+        this.finishStop(ctx);
+      } else if (this.shmem !== null && sameRef(exit.ref, this.shmem)) {
+        this.shmem = null;
+        this.finishStop(ctx);
+      }
+      return;
+    }
+    throw new Error(`server process ${exit.ref.id} exited unexpectedly: ${exit.reason.kind === 'crash' ? exit.reason.message : exit.reason.kind}`);
+  }
+
+  /** After the shutdown checkpoint: the walwriter, then shmem, then the postmaster itself. */
+  private finishStop(ctx: Context): void {
+    if (this.checkpointer !== null) return;
+    if (this.walwriter !== null) {
+      ctx.stop(this.walwriter);
+      return;
+    }
+    if (this.shmem !== null) {
+      ctx.stop(this.shmem);
+      return;
+    }
+    ctx.log('info', 'database system is shut down');
+    ctx.stop(ctx.self, this.stopReason.kind === 'killed' ? KILLED : NORMAL);
+  }
+}
+
+export const POSTMASTER = defineBehaviour(import.meta.url, 'Postmaster', (args: PostmasterArgs) => new Postmaster(args));

@@ -1,0 +1,183 @@
+/*
+ * cluster.ts — the public face: clusters of servers, servers, sessions.
+ *
+ * A Cluster owns a directory and an actor node. Each server is a supervisor holding one
+ * postmaster (restarted through crash recovery if it crashes), placed `inline` in the
+ * caller's thread or in its own worker `thread`. Sessions are backends; `query` sends SQL
+ * and resolves with `{ command, rowCount, columns, rows }` or rejects with a PgError
+ * carrying PostgreSQL's SQLSTATE and texts. Each server's log is `<dataDir>/log/postgresql.log`.
+ */
+import { join } from 'node:path';
+import type { Query, QueryDone } from '../actors/backend.js';
+import { POSTMASTER, type Connect, type Connected, type PostmasterArgs } from '../actors/postmaster.js';
+import { PgError } from '../errors.js';
+import { KILLED, SHUTDOWN, type ActorRef } from '../runtime/actor.js';
+import { Kernel } from '../runtime/kernel.js';
+import { attachLogFiles } from '../runtime/logfile.js';
+import '../runtime/placement.js';
+import { supervisor, type Children } from '../runtime/supervisor.js';
+import type { QueryResult } from '../sql/result.js';
+import { DEFAULT_SEGMENT_SIZE } from '../wal/segment.js';
+
+export type ServerPlacement = 'inline' | 'thread';
+export type SettingInput = string | number | boolean;
+
+export interface ClusterOptions {
+  readonly dir: string;
+  readonly placement?: ServerPlacement;
+}
+
+export interface InitOptions {
+  readonly settings?: Readonly<Record<string, SettingInput>>;
+  /** wal_segment_size, fixed at initdb (bytes; default 16 MiB). */
+  readonly walSegmentSize?: number;
+}
+
+const REPLY_TIMEOUT_MS = 60_000;
+
+function settingsText(settings: Readonly<Record<string, SettingInput>> = {}): Record<string, string> {
+  return Object.fromEntries(Object.entries(settings).map(([k, v]) => [k, typeof v === 'boolean' ? (v ? 'on' : 'off') : String(v)]));
+}
+
+export class Cluster {
+  private readonly servers = new Map<string, Server>();
+
+  private constructor(readonly dir: string, readonly placement: ServerPlacement, readonly kernel: Kernel) {}
+
+  static async create(options: ClusterOptions): Promise<Cluster> {
+    const kernel = new Kernel({ id: `cluster-${Math.random().toString(36).slice(2, 8)}` });
+    const cluster = new Cluster(options.dir, options.placement ?? 'thread', kernel);
+    attachLogFiles(kernel, (event) => {
+      // PostgreSQL logs what processes say and how they crash, not every start and stop.
+      if (event.kind === 'started' || event.kind === 'restarted' || event.kind === 'stopped') return null;
+      const [server, process] = event.name.split('/');
+      if (process === undefined || server === undefined) return null;
+      const owner = cluster.servers.get(server);
+      return owner === undefined ? null : { path: join(owner.dataDir, 'log', 'postgresql.log'), process };
+    });
+    return cluster;
+  }
+
+  /** initdb + start: a new primary with `settings` in its postgresql.conf. */
+  async initPrimary(name: string, options: InitOptions = {}): Promise<Server> {
+    if (this.servers.has(name)) throw new Error(`a server named "${name}" already exists in this cluster`);
+    const server = new Server(this, name, join(this.dir, name), options.walSegmentSize ?? DEFAULT_SEGMENT_SIZE, settingsText(options.settings));
+    this.servers.set(name, server);
+    await server.start(true);
+    return server;
+  }
+
+  server(name: string): Server {
+    const server = this.servers.get(name);
+    if (server === undefined) throw new Error(`no server named "${name}" in this cluster`);
+    return server;
+  }
+
+  /** Stops every server (fast shutdown) and the cluster's actors. Data directories stay. */
+  async destroy(): Promise<void> {
+    for (const server of this.servers.values()) await server.stop('fast').catch(() => undefined);
+    await this.kernel.shutdown();
+  }
+}
+
+export class Server {
+  private supervisorRef: ActorRef | null = null;
+  private defaultSession: Session | null = null;
+
+  constructor(
+    private readonly cluster: Cluster,
+    readonly name: string,
+    readonly dataDir: string,
+    private readonly walSegmentSize: number,
+    private readonly settings: Readonly<Record<string, string>>,
+  ) {}
+
+  get running(): boolean {
+    return this.supervisorRef !== null;
+  }
+
+  /** Starts the server (recovering if it crashed); resolves when it accepts connections. */
+  async start(initdb = false): Promise<void> {
+    if (this.supervisorRef !== null) throw new Error(`server "${this.name}" is already running`);
+    const args: PostmasterArgs = {
+      name: this.name, dataDir: this.dataDir, initdb, walSegmentSize: this.walSegmentSize, options: {},
+      postgresqlConf: ['# written by walship initdb', ...Object.entries(this.settings).map(([k, v]) => `${k} = '${v.replace(/'/g, "''")}'`), ''].join('\n'),
+    };
+    const kernel = this.cluster.kernel;
+    const ref = kernel.spawn(supervisor(`${this.name}/supervisor`, {
+      strategy: 'one_for_one', intensity: 3, periodMs: 60_000,
+      children: [{ name: `${this.name}/postmaster`, behaviour: POSTMASTER, args, placement: this.cluster.placement, restart: 'transient', shutdownMs: 60_000 }],
+    }));
+    this.supervisorRef = ref;
+    const started = kernel.whenStarted(ref).then(() => 'started' as const);
+    const exited = kernel.whenExited(ref).then((reason) => reason);
+    const first = await Promise.race([started, exited]);
+    if (first !== 'started') {
+      this.supervisorRef = null;
+      throw new Error(`server "${this.name}" failed to start: ${first.kind === 'crash' ? first.message : first.kind} (see ${join(this.dataDir, 'log', 'postgresql.log')})`);
+    }
+  }
+
+  /** pg_ctl stop: `smart` and `fast` shut down with a checkpoint; `immediate` does not. */
+  async stop(mode: 'smart' | 'fast' | 'immediate' = 'fast'): Promise<void> {
+    const ref = this.supervisorRef;
+    if (ref === null) return;
+    this.defaultSession = null;
+    const exited = this.cluster.kernel.whenExited(ref);
+    this.cluster.kernel.stop(ref, mode === 'immediate' ? KILLED : SHUTDOWN);
+    await exited;
+    this.supervisorRef = null;
+  }
+
+  /** Like a power cut to the server's processes: no shutdown checkpoint; the next start recovers. */
+  async kill(): Promise<void> {
+    await this.stop('immediate');
+  }
+
+  async connect(options: { settings?: Readonly<Record<string, SettingInput>> } = {}): Promise<Session> {
+    const postmaster = await this.postmaster();
+    const reply = await this.cluster.kernel.ask<Connected>(postmaster, (replyTo) => ({
+      type: 'Connect', settings: settingsText(options.settings), replyTo,
+    } satisfies Connect), REPLY_TIMEOUT_MS);
+    if (!reply.ok) throw new PgError({ code: reply.error.code, severity: 'FATAL', message: reply.error.message });
+    return new Session(this.cluster.kernel, reply.backend);
+  }
+
+  /** Runs SQL on the server's default session. */
+  async query(sql: string, params: readonly unknown[] = []): Promise<QueryResult> {
+    this.defaultSession ??= await this.connect();
+    return this.defaultSession.query(sql, params);
+  }
+
+  private async postmaster(): Promise<ActorRef> {
+    const ref = this.supervisorRef;
+    if (ref === null) throw new PgError({ code: '57P03', severity: 'FATAL', message: `server "${this.name}" is not running` });
+    const children = await this.cluster.kernel.ask<Children>(ref, (replyTo) => ({ type: 'WhichChildren', replyTo }), REPLY_TIMEOUT_MS);
+    const postmaster = children.children[0]?.ref;
+    if (postmaster == null) throw new PgError({ code: '57P03', severity: 'FATAL', message: 'the database system is starting up' });
+    return postmaster;
+  }
+}
+
+export class Session {
+  private tag = 0;
+  private closed = false;
+
+  constructor(private readonly kernel: Kernel, private readonly backend: ActorRef) {}
+
+  async query(sql: string, params: readonly unknown[] = []): Promise<QueryResult> {
+    if (this.closed) throw new PgError({ code: '08003', message: 'the session is closed' });
+    const reply = await this.kernel.ask<QueryDone>(this.backend, (replyTo) => ({
+      type: 'Query', sql, params, replyTo, tag: ++this.tag,
+    } satisfies Query), REPLY_TIMEOUT_MS);
+    if (!reply.ok) throw new PgError(reply.error);
+    return reply.result;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.kernel.stop(this.backend);
+  }
+}
+

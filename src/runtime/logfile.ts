@@ -1,0 +1,37 @@
+/*
+ * logfile.ts — server log files: lifecycle events and log records written as lines in the
+ * format PostgreSQL's default log_line_prefix gives, to a file chosen per event.
+ *
+ *   2026-11-22 03:01:02.123 UTC [startup] LOG:  redo starts at 0/1000040
+ *
+ * Appends are synchronous and unbuffered so that a log survives a crash of the server that
+ * wrote it, which is when it is read.
+ */
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { RuntimeEvent } from './events.js';
+import type { Kernel } from './kernel.js';
+
+const LEVELS = { debug: 'DEBUG', info: 'LOG', warning: 'WARNING', error: 'ERROR', fatal: 'FATAL' } as const;
+
+export function formatLogLine(event: RuntimeEvent, process: string): string {
+  const time = new Date(event.at).toISOString().replace('T', ' ').replace('Z', ' UTC');
+  if (event.kind === 'log') return `${time} [${process}] ${LEVELS[event.level]}:  ${event.text}`;
+  if (event.kind === 'crashed') return `${time} [${process}] LOG:  ${process} process exited abnormally: ${event.reason?.kind === 'crash' ? event.reason.message : event.reason?.kind}`;
+  return `${time} [${process}] DEBUG:  ${process} process ${event.kind}`;
+}
+
+/** Routes each event to a file (or nowhere) and appends its line; returns the detach function. */
+export function attachLogFiles(kernel: Kernel, route: (event: RuntimeEvent) => { path: string; process: string } | null): () => void {
+  const made = new Set<string>();
+  return kernel.onEvent((event) => {
+    const target = route(event);
+    if (target === null) return;
+    const dir = dirname(target.path);
+    if (!made.has(dir)) {
+      mkdirSync(dir, { recursive: true });
+      made.add(dir);
+    }
+    appendFileSync(target.path, `${formatLogLine(event, target.process)}\n`);
+  });
+}

@@ -83,6 +83,7 @@ export class Cluster {
 export class Server {
   private supervisorRef: ActorRef | null = null;
   private defaultSession: Session | null = null;
+  private readonly sessions = new Set<Session>();
 
   constructor(
     private readonly cluster: Cluster,
@@ -123,6 +124,12 @@ export class Server {
     const ref = this.supervisorRef;
     if (ref === null) return;
     this.defaultSession = null;
+    // Clients of a server going down hear about it at once, as libpq does.
+    const ending = mode === 'immediate'
+      ? new PgError({ code: '08006', severity: 'FATAL', message: 'server closed the connection unexpectedly' })
+      : new PgError({ code: '57P01', severity: 'FATAL', message: 'terminating connection due to administrator command' });
+    for (const session of this.sessions) session.terminate(ending);
+    this.sessions.clear();
     const exited = this.cluster.kernel.whenExited(ref);
     this.cluster.kernel.stop(ref, mode === 'immediate' ? KILLED : SHUTDOWN);
     await exited;
@@ -140,7 +147,9 @@ export class Server {
       type: 'Connect', settings: settingsText(options.settings), replyTo,
     } satisfies Connect), REPLY_TIMEOUT_MS);
     if (!reply.ok) throw new PgError({ code: reply.error.code, severity: 'FATAL', message: reply.error.message });
-    return new Session(this.cluster.kernel, reply.backend);
+    const session = new Session(this.cluster.kernel, reply.backend, () => this.sessions.delete(session));
+    this.sessions.add(session);
+    return session;
   }
 
   /** Runs SQL on the server's default session. */
@@ -161,22 +170,42 @@ export class Server {
 
 export class Session {
   private tag = 0;
-  private closed = false;
+  private ended: PgError | null = null;
+  private readonly endWaiters = new Set<(error: PgError) => void>();
 
-  constructor(private readonly kernel: Kernel, private readonly backend: ActorRef) {}
+  constructor(private readonly kernel: Kernel, private readonly backend: ActorRef, private readonly onClose: () => void) {}
 
   async query(sql: string, params: readonly unknown[] = []): Promise<QueryResult> {
-    if (this.closed) throw new PgError({ code: '08003', message: 'the session is closed' });
-    const reply = await this.kernel.ask<QueryDone>(this.backend, (replyTo) => ({
-      type: 'Query', sql, params, replyTo, tag: ++this.tag,
-    } satisfies Query), REPLY_TIMEOUT_MS);
-    if (!reply.ok) throw new PgError(reply.error);
-    return reply.result;
+    if (this.ended !== null) throw this.ended;
+    let stopWaiting = (): void => {};
+    const ended = new Promise<never>((_, reject) => {
+      this.endWaiters.add(reject);
+      stopWaiting = () => this.endWaiters.delete(reject);
+    });
+    try {
+      const reply = await Promise.race([
+        this.kernel.ask<QueryDone>(this.backend, (replyTo) => ({ type: 'Query', sql, params, replyTo, tag: ++this.tag } satisfies Query), REPLY_TIMEOUT_MS),
+        ended,
+      ]);
+      if (!reply.ok) throw new PgError(reply.error);
+      return reply.result;
+    } finally {
+      stopWaiting();
+    }
+  }
+
+  /** The server went away: queries in flight and later ones fail with `error`. */
+  terminate(error: PgError): void {
+    if (this.ended !== null) return;
+    this.ended = error;
+    for (const reject of this.endWaiters) reject(error);
+    this.endWaiters.clear();
   }
 
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.ended !== null) return;
+    this.terminate(new PgError({ code: '08003', message: 'connection does not exist' }));
+    this.onClose();
     this.kernel.stop(this.backend);
   }
 }

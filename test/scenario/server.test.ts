@@ -1,0 +1,143 @@
+/*
+ * One server, as a DBA sees it: initdb and start, SQL through the public API, settings,
+ * errors, checkpoints, clean and immediate shutdowns, crash recovery and its log lines, and
+ * real kills under concurrent committing sessions, inline and in a worker thread.
+ */
+import { expect } from 'chai';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Cluster, PgError, type Server, type ServerPlacement } from '../../src/index.js';
+
+const SEG = 1024 * 1024;
+
+function log(server: Server): string {
+  return readFileSync(join(server.dataDir, 'log', 'postgresql.log'), 'utf8');
+}
+
+async function pgError(promise: Promise<unknown>): Promise<PgError> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof PgError) return err;
+    throw err;
+  }
+  throw new Error('expected a PgError');
+}
+
+for (const placement of ['inline', 'thread'] as ServerPlacement[]) {
+  describe(`a server (${placement} placement)`, function () {
+    this.timeout(60_000);
+    let dir: string;
+    let cluster: Cluster;
+
+    beforeEach(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'walship-server-'));
+      cluster = await Cluster.create({ dir, placement });
+    });
+    afterEach(async () => {
+      await cluster.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('starts, runs SQL and reports errors as PostgreSQL does', async () => {
+      const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG });
+      expect(log(primary)).to.contain('LOG:  database system is ready to accept connections');
+      await primary.query('CREATE TABLE kv (id int PRIMARY KEY, v text, ok boolean)');
+      const insert = await primary.query("INSERT INTO kv VALUES (1, 'a', true), (2, NULL, false) RETURNING id");
+      expect(insert).to.deep.equal({ command: 'INSERT', rowCount: 2, columns: [{ name: 'id', type: 'int4' }], rows: [{ id: 1 }, { id: 2 }] });
+      expect((await primary.query('SELECT * FROM kv ORDER BY id')).rows).to.deep.equal([{ id: 1, v: 'a', ok: true }, { id: 2, v: null, ok: false }]);
+      const lsn = (await primary.query('SELECT pg_current_wal_lsn()')).rows[0]!['pg_current_wal_lsn'];
+      expect(lsn).to.match(/^[0-9A-F]+\/[0-9A-F]+$/);
+      const dup = await pgError(primary.query("INSERT INTO kv VALUES (1, 'x', true)"));
+      expect([dup.code, dup.severity, dup.message, dup.detail]).to.deep.equal(['23505', 'ERROR', 'duplicate key value violates unique constraint "kv_pkey"', 'Key (id)=(1) already exists.']);
+      const syntax = await pgError(primary.query('SELEC 1'));
+      expect([syntax.code, syntax.message, syntax.position]).to.deep.equal(['42601', 'syntax error at or near "SELEC"', 1]);
+    });
+
+    it('gives each session its own settings and transactions', async () => {
+      const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG, settings: { wal_writer_delay: '20ms' } });
+      await primary.query('CREATE TABLE kv (id int PRIMARY KEY, v text)');
+      const a = await primary.connect({ settings: { synchronous_commit: 'off' } });
+      const b = await primary.connect();
+      expect((await a.query('SHOW synchronous_commit')).rows).to.deep.equal([{ synchronous_commit: 'off' }]);
+      expect((await b.query('SHOW synchronous_commit')).rows).to.deep.equal([{ synchronous_commit: 'on' }]);
+      expect((await b.query('SHOW wal_writer_delay')).rows).to.deep.equal([{ wal_writer_delay: '20ms' }]);
+      const reload = await pgError(b.query("SET wal_writer_delay = '5ms'"));
+      expect([reload.code, reload.message]).to.deep.equal(['55P02', 'parameter "wal_writer_delay" cannot be changed now']);
+      await a.query('BEGIN');
+      await a.query("INSERT INTO kv VALUES (1, 'uncommitted')");
+      expect((await b.query('SELECT count(*) FROM kv')).rows).to.deep.equal([{ count: 0 }]);
+      await a.query('COMMIT');
+      expect((await b.query('SELECT count(*) FROM kv')).rows).to.deep.equal([{ count: 1 }]);
+      a.close();
+      b.close();
+    });
+
+    it('recovers after a kill, logging as PostgreSQL does, and restarts cleanly after a fast stop', async () => {
+      const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG });
+      await primary.query('CREATE TABLE kv (id int PRIMARY KEY, v text)');
+      for (let i = 0; i < 50; i++) await primary.query(`INSERT INTO kv VALUES (${i}, 'row ${i}')`);
+      await primary.kill();
+      await primary.start();
+      expect((await primary.query('SELECT count(*) FROM kv')).rows).to.deep.equal([{ count: 50 }]);
+      const text = log(primary);
+      expect(text).to.match(/LOG: {2}database system was interrupted; last known up at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC/);
+      expect(text).to.contain('LOG:  database system was not properly shut down; automatic recovery in progress');
+      expect(text).to.match(/LOG: {2}redo starts at [0-9A-F]+\/[0-9A-F]+/);
+      expect(text).to.match(/LOG: {2}redo done at [0-9A-F]+\/[0-9A-F]+/);
+      await primary.stop('fast');
+      expect(log(primary)).to.contain('LOG:  database system is shut down');
+      await primary.start();
+      const last = log(primary).split('\n').filter((l) => l.includes('[startup]')).slice(-2);
+      expect(last.join('\n')).to.match(/database system was shut down at/);
+      expect(last.join('\n')).to.not.contain('redo starts');
+      expect((await primary.query('SELECT count(*) FROM kv')).rows).to.deep.equal([{ count: 50 }]);
+    });
+
+    it('keeps every acknowledged commit of concurrent sessions through a kill', async () => {
+      const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG });
+      await primary.query('CREATE TABLE kv (id int PRIMARY KEY, v text)');
+      const sessions = await Promise.all([0, 1, 2, 3].map(() => primary.connect()));
+      const acked: number[] = [];
+      let stop = false;
+      const writers = sessions.map(async (session, client) => {
+        for (let i = 0; !stop; i++) {
+          const id = client * 1_000_000 + i;
+          try {
+            await session.query(`INSERT INTO kv VALUES (${id}, 'c${client}')`);
+          } catch {
+            return;
+          }
+          acked.push(id);
+        }
+      });
+      while (acked.length < 400) await new Promise((resolve) => setImmediate(resolve));
+      await primary.kill();
+      stop = true;
+      await Promise.allSettled(writers);
+      const ackedAtKill = [...acked];
+      await primary.start();
+      const present = new Set((await primary.query('SELECT id FROM kv')).rows.map((r) => r['id'] as number));
+      expect(ackedAtKill.filter((id) => !present.has(id))).to.deep.equal([]);
+      expect(present.size).to.be.at.least(ackedAtKill.length);
+    });
+
+    it('removes WAL segments older than the checkpoint\'s redo point', async () => {
+      const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG });
+      await primary.query('CREATE TABLE kv (id int PRIMARY KEY, v text)');
+      const filler = 'x'.repeat(2000);
+      for (let i = 0; i < 1200; i++) await primary.query(`INSERT INTO kv VALUES (${i}, '${filler}')`);
+      const segments = () => readdirSync(join(primary.dataDir, 'pg_wal')).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort();
+      const before = segments();
+      expect(before.length).to.be.greaterThan(2);
+      await primary.query('CHECKPOINT');
+      const after = segments();
+      expect(after.length).to.be.lessThan(before.length);
+      expect(after[0]! > before[0]!).to.equal(true);
+      await primary.kill();
+      await primary.start();
+      expect((await primary.query('SELECT count(*) FROM kv')).rows).to.deep.equal([{ count: 1200 }]);
+    });
+  });
+}

@@ -13,12 +13,13 @@
  * issue's end-to-end target) needs the SQL layer and is not measured here yet.
  * Usage: node dist/bench/commit.js [--commits N] [--pairs P]
  */
-import { closeSync, fdatasyncSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WALWRITER } from '../src/actors/walwriter.js';
 import { Kernel } from '../src/runtime/kernel.js';
 import { COMMITTER, type Acked } from '../test/fixtures/committers.js';
+import { quantile, rawFdatasync } from './raw.js';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -28,31 +29,6 @@ function arg(name: string, fallback: number): number {
 const COMMITS = arg('commits', 2000);
 const PAIRS = arg('pairs', 5);
 const SEG = 16 * 1024 * 1024;
-
-const quantile = (values: number[], q: number): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] ?? NaN;
-};
-
-function rawFdatasync(dir: string): number[] {
-  const path = join(dir, 'raw.dat');
-  const fd = openSync(path, 'w+');
-  const block = new Uint8Array(8192).fill(1);
-  const size = COMMITS * 8192;
-  const zeros = new Uint8Array(1024 * 1024);
-  for (let at = 0; at < size; at += zeros.length) writeSync(fd, zeros, 0, Math.min(zeros.length, size - at), at);
-  fdatasyncSync(fd);
-  const times: number[] = [];
-  for (let i = 0; i < COMMITS; i++) {
-    const t0 = performance.now();
-    writeSync(fd, block, 0, block.length, i * 8192);
-    fdatasyncSync(fd);
-    times.push((performance.now() - t0) * 1000);
-  }
-  closeSync(fd);
-  rmSync(path);
-  return times;
-}
 
 interface WalRun { latencies: number[]; seconds: number }
 
@@ -100,7 +76,7 @@ async function main(): Promise<void> {
     const tps1: number[] = [];
     const tps16: number[] = [];
     for (let pair = 0; pair < PAIRS; pair++) {
-      const r = rawFdatasync(dir);
+      const r = rawFdatasync(dir, COMMITS);
       const l = await walRun(dir, 1, true, pair);
       raw.push(quantile(r, 0.5));
       local.push(quantile(l.latencies, 0.5));

@@ -42,6 +42,9 @@ export type QueryDone =
   | (Message & { readonly type: 'QueryDone'; readonly tag: number; readonly ok: true; readonly result: QueryResult })
   | (Message & { readonly type: 'QueryDone'; readonly tag: number; readonly ok: false; readonly error: PgErrorFields });
 
+/** Statement texts a session keeps parsed. */
+const PARSE_CACHE_SIZE = 64;
+
 interface Running {
   readonly query: Query;
   readonly statements: ParsedStatement[];
@@ -81,15 +84,35 @@ class Backend implements Actor {
     if (this.running !== null) return;
     const query = this.waiting.shift();
     if (query === undefined) return;
-    let statements: ParsedStatement[];
+    let statements: readonly ParsedStatement[];
     try {
-      statements = parseSql(query.sql);
+      statements = this.parse(query.sql);
     } catch (err) {
       return this.finish(query, err, ctx);
     }
-    this.running = { query, statements, last: commandOnly('EMPTY') };
+    this.running = { query, statements: [...statements], last: commandOnly('EMPTY') };
     this.step(ctx);
   }
+
+  /**
+   * Parses, remembering the last PARSE_CACHE_SIZE texts: a driver sending the same
+   * parameterized statement again (`INSERT ... VALUES ($1, $2)`) skips the parser, as a
+   * prepared statement would. Parse trees are never modified, so sharing them is safe.
+   */
+  private parse(sql: string): readonly ParsedStatement[] {
+    const cached = this.parsed.get(sql);
+    if (cached !== undefined) {
+      this.parsed.delete(sql);
+      this.parsed.set(sql, cached);
+      return cached;
+    }
+    const statements = parseSql(sql);
+    this.parsed.set(sql, statements);
+    if (this.parsed.size > PARSE_CACHE_SIZE) this.parsed.delete(this.parsed.keys().next().value!);
+    return statements;
+  }
+
+  private readonly parsed = new Map<string, readonly ParsedStatement[]>();
 
   /** Runs statements until one has to go to another actor, or all are done. */
   private step(ctx: Context): void {

@@ -103,6 +103,8 @@ class WalWriter implements Actor<WalWriterMessage> {
   private readonly preallocated = new Set<SegmentNumber>();
   /** A background flush came due while another flush was running: run it right after. */
   private flushOwed = false;
+  /** How many commits the previous flush released (a sign of concurrency). */
+  private lastGroup = 0;
 
   constructor(private readonly args: WalWriterArgs) {
     this.core = new WalWriterCore(args);
@@ -177,7 +179,11 @@ class WalWriter implements Actor<WalWriterMessage> {
     const last = Math.max(...bySegment.keys());
     if (!this.preallocated.has(last + 1)) bySegment.set(last + 1, this.entry(last + 1));
     this.flushing = target;
-    const op: FileOp = { kind: 'file.writeBatch', files: [...bySegment.values()], sync: true };
+    // A lone committer is served fastest by a blocking fdatasync; once commits queue up, the
+    // flush runs in the background so that the next group can form while it is on its way.
+    const background = this.waiters.length > 1 || this.lastGroup > 1;
+    this.lastGroup = this.waiters.length;
+    const op: FileOp = { kind: 'file.writeBatch', files: [...bySegment.values()], sync: true, background };
     ctx.io(op, 'WalFlushDone');
   }
 

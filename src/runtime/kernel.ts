@@ -115,7 +115,7 @@ export class Kernel {
       for (const kind of FILE_OP_KINDS) {
         this.scheduler.registerIo(kind, (op) => {
           try {
-            return Promise.resolve(files.run(op));
+            return files.runAsync(op);
           } catch (err) {
             return Promise.reject(err);
           }

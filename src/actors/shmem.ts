@@ -138,6 +138,8 @@ class Shmem implements Actor {
         }
         return;
       case 'RecoveryDone':
+        // Transactions that were running at the crash can never commit now.
+        this.state.clog.abortUnfinished();
         this.recovered = msg as RecoveryDone;
         this.insertEnd = this.recovered.endLsn;
         this.lastRecord = this.recovered.lastLsn;

@@ -65,6 +65,7 @@ function checkKey(ctx: DmlContext, values: readonly Datum[], except: Ctid | null
     const tuple = heap.get(ctid);
     if (tuple === null || ctx.state.clog.isAborted(tuple.xmin)) continue;
     if (running(ctx, tuple.xmin)) throw new RowConflict(tuple.xmin);
+    if (!ctx.own.xids.has(tuple.xmin) && !ctx.state.clog.isCommitted(tuple.xmin)) continue;
     if (tuple.xmax !== InvalidXid && !ctx.state.clog.isAborted(tuple.xmax)) {
       if (ctx.own.xids.has(tuple.xmax) || ctx.state.clog.isCommitted(tuple.xmax)) continue;
       if (running(ctx, tuple.xmax)) throw new RowConflict(tuple.xmax);
@@ -164,6 +165,10 @@ function targets(node: Node, ctx: DmlContext): [Ctid, HeapTuple][] {
     if (!isVisible(tuple, ctx.snapshot, ctx.own, ctx.state.clog) || !where(tuple.values)) continue;
     if (tuple.xmax !== InvalidXid && !ctx.own.xids.has(tuple.xmax) && !ctx.state.clog.isAborted(tuple.xmax)) {
       if (running(ctx, tuple.xmax)) throw new RowConflict(tuple.xmax);
+      if (!ctx.state.clog.isCommitted(tuple.xmax)) {
+        found.push([ctid, tuple]); // its deleter is gone without committing: the row is live
+        continue;
+      }
       // Changed by a transaction that committed after our snapshot.
       if (ctx.isolation !== 'read committed') {
         throw new PgError({ code: SqlState.SerializationFailure, message: 'could not serialize access due to concurrent update' });

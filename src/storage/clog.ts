@@ -73,6 +73,21 @@ export class Clog {
     for (const xid of xids) this.set(xid, ABORTED);
   }
 
+  /**
+   * End of crash recovery: every xid still "in progress" belonged to a transaction that died
+   * with the server, and is aborted (PostgreSQL treats such xids as aborted the same way).
+   */
+  abortUnfinished(): number {
+    let count = 0;
+    for (let xid = FirstNormalXid; xid < this.next; xid++) {
+      if (this.statuses[xid] === IN_PROGRESS) {
+        this.statuses[xid] = ABORTED;
+        count++;
+      }
+    }
+    return count;
+  }
+
   /** Everything needed to rebuild it after a checkpoint: next xid and the statuses below it. */
   snapshot(): { nextXid: Xid; statuses: Uint8Array } {
     return { nextXid: this.next, statuses: this.statuses.slice(0, this.next) };

@@ -95,6 +95,23 @@ for (const placement of ['inline', 'thread'] as ServerPlacement[]) {
       expect((await primary.query('SELECT count(*) FROM kv')).rows).to.deep.equal([{ count: 50 }]);
     });
 
+    it('treats transactions open at a crash as aborted', async () => {
+      const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG });
+      await primary.query('CREATE TABLE kv (id int PRIMARY KEY, v text)');
+      await primary.query("INSERT INTO kv VALUES (1, 'kept'), (2, 'kept')");
+      const open = await primary.connect();
+      await open.query('BEGIN');
+      await open.query("UPDATE kv SET v = 'never committed' WHERE id = 1");
+      await open.query("INSERT INTO kv VALUES (3, 'never committed')");
+      await open.query('DELETE FROM kv WHERE id = 2');
+      await primary.query('CHECKPOINT'); // the image holds the open transaction's changes
+      await primary.kill();
+      await primary.start();
+      expect((await primary.query('SELECT id, v FROM kv ORDER BY id')).rows).to.deep.equal([{ id: 1, v: 'kept' }, { id: 2, v: 'kept' }]);
+      expect((await primary.query("UPDATE kv SET v = 'updated' WHERE id IN (1, 2)")).rowCount).to.equal(2);
+      expect((await primary.query("INSERT INTO kv VALUES (3, 'new')")).rowCount).to.equal(1);
+    });
+
     it('keeps every acknowledged commit of concurrent sessions through a kill', async () => {
       const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG });
       await primary.query('CREATE TABLE kv (id int PRIMARY KEY, v text)');

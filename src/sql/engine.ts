@@ -15,10 +15,10 @@
 import { PgError, SqlState } from '../errors.js';
 import { DEFAULT_TABLESPACE, POSTGRES_DATABASE, type ColumnDef, type TableDef } from '../storage/catalog.js';
 import { InvalidXid, type Xid } from '../storage/clog.js';
-import type { Datum } from '../storage/heap.js';
+import type { Ctid, Datum } from '../storage/heap.js';
 import * as rec from '../storage/records.js';
 import { redo } from '../storage/redo.js';
-import { isVisible, takeSnapshot, type OwnTransaction, type Snapshot } from '../storage/snapshot.js';
+import { isDeadToAll, isVisible, takeSnapshot, type OwnTransaction, type Snapshot } from '../storage/snapshot.js';
 import type { DatabaseState } from '../storage/state.js';
 import type { WalRecordInput } from '../wal/record.js';
 import { constValue, unwrap, type ExprContext, type Node, type ScalarFunctions } from './expr.js';
@@ -184,6 +184,8 @@ export class Engine {
         return this.createTable(txn, node, snapshot, own);
       case 'DropStmt':
         return this.dropTables(txn, node, snapshot, own);
+      case 'VacuumStmt':
+        return this.vacuum(txn, node, snapshot, own);
       default:
         throw notSupported(stmt.kind.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase());
     }
@@ -257,6 +259,45 @@ export class Engine {
       this.log(rec.dropTable(this.assignXid(txn), { oid: def.oid, cid: txn.commandId }));
     }
     return commandOnly('DROP TABLE');
+  }
+
+  /**
+   * VACUUM: removes row versions dead to every snapshot that may still look at them and logs
+   * the newest xid it removed (a standby replaying it cancels queries that might still need
+   * those rows). Not inside a transaction block, as in PostgreSQL.
+   */
+  private vacuum(txn: Transaction, node: Node, snapshot: Snapshot, own: OwnTransaction): QueryResult {
+    if (txn.explicit) throw new PgError({ code: SqlState.ActiveSqlTransaction, message: 'VACUUM cannot run inside a transaction block' });
+    if (node['is_vacuumcmd'] !== true) return commandOnly('ANALYZE');
+    const named = ((node['rels'] as Node[] | undefined) ?? []).map((r) => {
+      const relation = unwrap(r)[1]['relation'] as Node;
+      const name = relation['relname'] as string;
+      const def = this.state.catalog.table(name, POSTGRES_DATABASE, snapshot, own, this.state.clog);
+      if (def === undefined) throw new PgError({ code: SqlState.UndefinedTable, message: `relation "${name}" does not exist` });
+      return def;
+    });
+    const tables = named.length > 0 ? named : this.state.catalog.tables.filter((t) => isVisible(t, snapshot, own, this.state.clog));
+    const horizon = this.oldestXmin();
+    for (const table of tables) {
+      const dead: Ctid[] = [];
+      let latestRemovedXid: Xid = InvalidXid;
+      for (const [ctid, tuple] of this.state.heap(table.oid).scan()) {
+        if (!isDeadToAll(tuple, horizon, this.state.clog)) continue;
+        dead.push(ctid);
+        const removed = this.state.clog.isAborted(tuple.xmin) ? tuple.xmin : tuple.xmax;
+        if (removed > latestRemovedXid) latestRemovedXid = removed;
+      }
+      if (dead.length > 0) this.log(rec.vacuum({ rel: table.oid, ctids: dead, latestRemovedXid }));
+    }
+    return commandOnly('VACUUM');
+  }
+
+  /** The oldest xid any snapshot may still consider running: VACUUM's horizon. */
+  private oldestXmin(): Xid {
+    let oldest = this.state.clog.nextXid;
+    for (const xid of this.procarray.xids()) if (xid < oldest) oldest = xid;
+    for (const txn of this.sessions.values()) if (txn.snapshot !== null && txn.snapshot.xmin < oldest) oldest = txn.snapshot.xmin;
+    return oldest;
   }
 
   private assignXid(txn: Transaction): Xid {

@@ -152,6 +152,28 @@ describe('SQL engine', () => {
     expect([deadlock.code, deadlock.message]).to.deep.equal(['40P01', 'deadlock detected']);
   });
 
+  it('VACUUM removes versions dead to every snapshot and logs the newest removed xid', () => {
+    h.ok('a', "INSERT INTO kv VALUES (1, 'a', 1), (2, 'b', 2)");
+    h.ok('a', "UPDATE kv SET v = 'a2' WHERE id = 1");
+    h.ok('a', 'DELETE FROM kv WHERE id = 2');
+    h.ok('r', 'BEGIN ISOLATION LEVEL REPEATABLE READ');
+    h.rows('r', 'SELECT * FROM kv'); // holds a snapshot from before the next change
+    h.ok('a', "UPDATE kv SET v = 'a3' WHERE id = 1");
+    const heap = () => [...h.engine.state.heap(h.engine.state.catalog.tables[0]!.oid).scan()].length;
+    expect(heap()).to.equal(4);
+    const first = h.run('a', 'VACUUM kv');
+    expect(first.kind).to.equal('done');
+    const record = (first as unknown as { records: { body: { ctids: unknown[]; latestRemovedXid: number } }[] }).records[0]!;
+    expect(record.body.ctids).to.have.length(2); // the first version of 1, and 2; not the version r still sees
+    expect(heap()).to.equal(2);
+    expect(h.rows('r', 'SELECT v FROM kv')).to.deep.equal([{ v: 'a2' }]);
+    h.ok('r', 'COMMIT');
+    h.ok('a', 'VACUUM');
+    expect(heap()).to.equal(1);
+    h.ok('a', 'BEGIN');
+    expect(h.error('a', 'VACUUM').message).to.equal('VACUUM cannot run inside a transaction block');
+  });
+
   it('keeps a commit invisible to others until it is finished (flushed)', () => {
     const [insert] = parseSql("INSERT INTO kv VALUES (1, 'a', 1)");
     const outcome = h.engine.execute('a', insert!, { params: [], defaultIsolation: 'read committed', now: 0, currentWalLsn: '0/0', inRecovery: false });

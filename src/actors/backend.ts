@@ -9,10 +9,11 @@
  * transaction is rolled back.
  */
 import { PgError, SqlState, type PgErrorFields } from '../errors.js';
+import { checkValue, requireSetting } from '../config/settings.js';
 import { ServerConfig, SessionConfig } from '../config/store.js';
 import { defineBehaviour, type Actor, type ActorRef, type Message } from '../runtime/actor.js';
 import type { Context } from '../runtime/context.js';
-import { constValue, unwrap, type Node } from '../sql/expr.js';
+import { constValue, functionName, unwrap, type Node } from '../sql/expr.js';
 import { parseSql, type ParsedStatement } from '../sql/parse.js';
 import { commandOnly, type QueryResult } from '../sql/result.js';
 import type { Isolation } from '../sql/transaction.js';
@@ -51,16 +52,50 @@ interface Running {
   last: QueryResult;
 }
 
+/** Asks the postmaster to rewrite postgresql.auto.conf (value null: RESET). */
+export interface AlterSystem extends Message {
+  readonly type: 'AlterSystem';
+  readonly name: string;
+  readonly value: string | null;
+  readonly replyTo: ActorRef;
+  readonly tag: number;
+}
+
+/** pg_reload_conf(): the postmaster re-reads the configuration files. */
+export interface ReloadConf extends Message {
+  readonly type: 'ReloadConf';
+  readonly replyTo: ActorRef;
+  readonly tag: number;
+}
+
+export type ServerCommandDone =
+  | (Message & { readonly type: 'ServerCommandDone'; readonly tag: number; readonly ok: true; readonly result: QueryResult })
+  | (Message & { readonly type: 'ServerCommandDone'; readonly tag: number; readonly ok: false; readonly error: PgErrorFields });
+
+export interface ConfigReloaded extends Message {
+  readonly type: 'ConfigReloaded';
+  readonly confFiles: readonly { readonly path: string; readonly text: string }[];
+}
+
+/** `SELECT pg_reload_conf()` and nothing else: the postmaster's business, not shmem's. */
+function isReloadCall(node: Node): boolean {
+  const targets = (node['targetList'] as Node[] | undefined) ?? [];
+  if (targets.length !== 1 || node['fromClause'] !== undefined) return false;
+  const [kind, body] = unwrap(unwrap(targets[0]!)[1]['val'] as Node);
+  return kind === 'FuncCall' && functionName(body) === 'pg_reload_conf';
+}
+
 class Backend implements Actor {
   private readonly settings: SessionConfig;
+  private readonly server: ServerConfig;
   private readonly waiting: Query[] = [];
   private running: Running | null = null;
   private tag = 0;
 
   constructor(private readonly args: BackendArgs) {
-    const server = new ServerConfig(args.serverOptions);
-    server.load(args.confFiles);
-    this.settings = new SessionConfig(server);
+    this.server = new ServerConfig(args.serverOptions);
+    this.server.load(args.confFiles);
+    this.settings = new SessionConfig(this.server);
     for (const [name, value] of Object.entries(args.sessionSettings)) this.settings.set(name, value, false);
   }
 
@@ -76,7 +111,12 @@ class Backend implements Actor {
         return this.next(ctx);
       case 'Executed':
       case 'CheckpointDone':
-        return this.onStatementDone(msg as Executed | { type: 'CheckpointDone'; tag: number }, ctx);
+      case 'ServerCommandDone':
+        return this.onStatementDone(msg as Executed | { type: 'CheckpointDone'; tag: number } | ServerCommandDone, ctx);
+      case 'ConfigReloaded':
+        // A reload changes what this session sees for settings it did not SET itself.
+        this.server.load((msg as ConfigReloaded).confFiles);
+        return;
     }
   }
 
@@ -141,11 +181,16 @@ class Backend implements Actor {
     }
   }
 
-  private onStatementDone(msg: Executed | { type: 'CheckpointDone'; tag: number }, ctx: Context): void {
+  private onStatementDone(msg: Executed | { type: 'CheckpointDone'; tag: number } | ServerCommandDone, ctx: Context): void {
     const run = this.running;
     if (run === null || msg.tag !== this.tag) return;
     if (msg.type === 'CheckpointDone') {
       run.last = commandOnly('CHECKPOINT');
+      return this.step(ctx);
+    }
+    if (msg.type === 'ServerCommandDone') {
+      if (!msg.ok) return this.finish(run.query, new PgError(msg.error), ctx);
+      run.last = msg.result;
       return this.step(ctx);
     }
     if (!msg.ok) return this.finish(run.query, new PgError(msg.error), ctx);
@@ -170,6 +215,27 @@ class Backend implements Actor {
         this.tag++;
         ctx.send(this.args.checkpointer, { type: 'CheckpointNow', replyTo: ctx.self, tag: this.tag } satisfies CheckpointNow);
         return 'sent';
+      case 'AlterSystemStmt': {
+        const set = node['setstmt'] as Node;
+        const name = (set['name'] as string).toLowerCase();
+        const def = requireSetting(name);
+        if (def.context === 'internal') throw new PgError({ code: SqlState.CantChangeRuntimeParam, message: `parameter "${def.name}" cannot be changed` });
+        let value: string | null = null;
+        if (set['kind'] === 'VAR_SET_VALUE') {
+          value = ((set['args'] as Node[] | undefined) ?? []).map((a) => String(constValue(unwrap(a)[1]))).join(', ');
+          checkValue(def, value);
+        }
+        this.tag++;
+        ctx.send(ctx.parent, { type: 'AlterSystem', name: def.name, value, replyTo: ctx.self, tag: this.tag } satisfies AlterSystem);
+        return 'sent';
+      }
+      case 'SelectStmt':
+        if (isReloadCall(node)) {
+          this.tag++;
+          ctx.send(ctx.parent, { type: 'ReloadConf', replyTo: ctx.self, tag: this.tag } satisfies ReloadConf);
+          return 'sent';
+        }
+        return null;
       default:
         return null;
     }

@@ -31,6 +31,12 @@ export interface CheckpointNow extends Message {
   readonly tag: number;
 }
 
+/** New checkpoint_timeout after a reload. */
+export interface CheckpointerSettings extends Message {
+  readonly type: 'CheckpointerSettings';
+  readonly checkpointTimeoutMs: number;
+}
+
 export interface CheckpointDone extends Message {
   readonly type: 'CheckpointDone';
   readonly tag: number;
@@ -49,8 +55,11 @@ class Checkpointer implements Actor {
   private running: Running | null = null;
   private queued: Running | null = null;
   private stopAfter: ExitReason | null = null;
+  private timeoutMs: number;
 
-  constructor(private readonly args: CheckpointerArgs) {}
+  constructor(private readonly args: CheckpointerArgs) {
+    this.timeoutMs = args.checkpointTimeoutMs;
+  }
 
   start(ctx: Context): 'later' {
     ctx.io({ kind: 'file.read', path: `${this.args.dataDir}/${CONTROL_FILE_PATH}` }, 'ControlRead');
@@ -69,12 +78,15 @@ class Checkpointer implements Actor {
         const io = msg as IoResult;
         if (!io.ok) throw new Error(`could not read the control file: ${io.error.message}`);
         this.control = decodeControlFile(io.value as Uint8Array, CONTROL_FILE_PATH);
-        ctx.after(this.args.checkpointTimeoutMs, { type: 'CheckpointTimeout' });
+        ctx.after(this.timeoutMs, { type: 'CheckpointTimeout' });
         ctx.ready();
         return;
       }
+      case 'CheckpointerSettings':
+        this.timeoutMs = (msg as CheckpointerSettings).checkpointTimeoutMs;
+        return;
       case 'CheckpointTimeout':
-        ctx.after(this.args.checkpointTimeoutMs, { type: 'CheckpointTimeout' });
+        ctx.after(this.timeoutMs, { type: 'CheckpointTimeout' });
         if (this.running === null) this.request({ shutdown: false, reason: 'time', waiters: [] }, ctx);
         return;
       case 'CheckpointNow': {

@@ -16,11 +16,14 @@ import { ServerConfig } from '../config/store.js';
 import { defineBehaviour, KILLED, NORMAL, SHUTDOWN, sameRef, type Actor, type ActorRef, type ExitReason, type Exited, type Message } from '../runtime/actor.js';
 import type { Context } from '../runtime/context.js';
 import type { IoResult } from '../runtime/io.js';
-import { BACKEND } from './backend.js';
-import { CHECKPOINTER } from './checkpointer.js';
+import { BACKEND, type AlterSystem, type ConfigReloaded, type ReloadConf, type ServerCommandDone } from './backend.js';
+import { parseConfFile, renderAutoConf } from '../config/conffile.js';
+import { formatValue, requireSetting } from '../config/settings.js';
+import { commandOnly, type QueryResult } from '../sql/result.js';
+import { CHECKPOINTER, type CheckpointerSettings } from './checkpointer.js';
 import { SHMEM, type AttachWalWriter, type WalEnd, type WalEndRequest } from './shmem.js';
 import { STARTUP } from './startup.js';
-import { WALWRITER } from './walwriter.js';
+import { WALWRITER, type WalWriterSettings } from './walwriter.js';
 
 export interface PostmasterArgs {
   /** The server's name, prefixed to its processes' names in logs ("primary/walwriter"). */
@@ -94,7 +97,75 @@ class Postmaster implements Actor {
         return this.onWalEnd(msg as WalEnd, ctx);
       case 'Connect':
         return this.connect(msg as Connect, ctx);
+      case 'AlterSystem':
+        return this.alterSystem(msg as AlterSystem, ctx);
+      case 'AutoConfWritten': {
+        const done = this.pendingCommands.shift();
+        const io = msg as IoResult;
+        if (done === undefined) return;
+        ctx.send(done.replyTo, io.ok
+          ? { type: 'ServerCommandDone', tag: done.tag, ok: true, result: commandOnly('ALTER SYSTEM') } satisfies ServerCommandDone
+          : { type: 'ServerCommandDone', tag: done.tag, ok: false, error: { code: SqlState.InternalError, message: `could not write "postgresql.auto.conf": ${io.error.message}` } } satisfies ServerCommandDone);
+        return;
+      }
+      case 'ReloadConf': {
+        const m = msg as ReloadConf;
+        this.reloadWaiters.push({ replyTo: m.replyTo, tag: m.tag });
+        if (this.reloadWaiters.length === 1) {
+          ctx.log('info', 'received SIGHUP, reloading configuration files');
+          this.reloadFiles = [];
+          ctx.io({ kind: 'file.read', path: `${this.args.dataDir}/postgresql.conf` }, 'ReloadRead');
+        }
+        return;
+      }
+      case 'ReloadRead':
+        return this.onReloadRead(msg as IoResult, ctx);
     }
+  }
+
+  private readonly pendingCommands: { replyTo: ActorRef; tag: number }[] = [];
+  private readonly reloadWaiters: { replyTo: ActorRef; tag: number }[] = [];
+  private reloadFiles: { path: string; text: string }[] = [];
+
+  /** ALTER SYSTEM: rewrites postgresql.auto.conf; the running server changes only at reload. */
+  private alterSystem(msg: AlterSystem, ctx: Context): void {
+    const autoConf = this.confFiles[1];
+    const entries = new Map<string, string>();
+    for (const e of parseConfFile(autoConf?.text ?? '', autoConf?.path ?? 'postgresql.auto.conf')) entries.set(e.name, e.value);
+    if (msg.value === null) entries.delete(msg.name);
+    else entries.set(msg.name, msg.value);
+    const text = renderAutoConf(entries);
+    this.confFiles[1] = { path: `${this.args.dataDir}/postgresql.auto.conf`, text };
+    this.pendingCommands.push({ replyTo: msg.replyTo, tag: msg.tag });
+    ctx.io({ kind: 'file.writeAtomic', path: `${this.args.dataDir}/postgresql.auto.conf`, bytes: new TextEncoder().encode(text) }, 'AutoConfWritten');
+  }
+
+  private onReloadRead(io: IoResult, ctx: Context): void {
+    const text = io.ok && io.value !== null ? new TextDecoder().decode(io.value as Uint8Array) : '';
+    const which = this.reloadFiles.length === 0 ? 'postgresql.conf' : 'postgresql.auto.conf';
+    this.reloadFiles.push({ path: `${this.args.dataDir}/${which}`, text });
+    if (this.reloadFiles.length === 1) {
+      ctx.io({ kind: 'file.read', path: `${this.args.dataDir}/postgresql.auto.conf` }, 'ReloadRead');
+      return;
+    }
+    const report = this.config!.load(this.reloadFiles);
+    this.confFiles = this.reloadFiles;
+    for (const name of report.changed) ctx.log('info', `parameter "${name}" changed to "${formatValue(requireSetting(name), this.config!.get(name))}"`);
+    for (const problem of report.problems) ctx.log('info', problem);
+    if (report.problems.length > 0) ctx.log('info', `configuration file "${this.args.dataDir}/postgresql.conf" contains errors; unaffected changes were applied`);
+    for (const backend of this.backendRefs) ctx.send(backend, { type: 'ConfigReloaded', confFiles: this.confFiles } satisfies ConfigReloaded);
+    if (this.walwriter !== null) {
+      ctx.send(this.walwriter, {
+        type: 'WalWriterSettings',
+        walWriterDelayMs: this.config!.get('wal_writer_delay') as number,
+        walWriterFlushAfterBytes: this.config!.get('wal_writer_flush_after') as number,
+      } satisfies WalWriterSettings);
+    }
+    if (this.checkpointer !== null) {
+      ctx.send(this.checkpointer, { type: 'CheckpointerSettings', checkpointTimeoutMs: (this.config!.get('checkpoint_timeout') as number) * 1000 } satisfies CheckpointerSettings);
+    }
+    const result: QueryResult = { command: 'SELECT', rowCount: 1, columns: [{ name: 'pg_reload_conf', type: 'bool' }], rows: [{ pg_reload_conf: true }] };
+    for (const w of this.reloadWaiters.splice(0)) ctx.send(w.replyTo, { type: 'ServerCommandDone', tag: w.tag, ok: true, result } satisfies ServerCommandDone);
   }
 
   private role(role: string): string {

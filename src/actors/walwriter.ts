@@ -77,6 +77,13 @@ export interface WalInserted extends Message {
   readonly flushed: boolean;
 }
 
+/** New wal_writer_delay / wal_writer_flush_after after a reload. */
+export interface WalWriterSettings extends Message {
+  readonly type: 'WalWriterSettings';
+  readonly walWriterDelayMs: number;
+  readonly walWriterFlushAfterBytes: number;
+}
+
 export interface WalStatus extends Message {
   readonly type: 'WalStatus';
   readonly insertLsn: Lsn;
@@ -91,7 +98,7 @@ interface Waiter {
   readonly tag: number;
 }
 
-type WalWriterMessage = XLogInsert | XLogFlush | WalStatusRequest | IoResult | { readonly type: 'WalWriterTick' };
+type WalWriterMessage = XLogInsert | XLogFlush | WalStatusRequest | WalWriterSettings | IoResult | { readonly type: 'WalWriterTick' };
 
 class WalWriter implements Actor<WalWriterMessage> {
   private readonly core: WalWriterCore;
@@ -106,13 +113,18 @@ class WalWriter implements Actor<WalWriterMessage> {
   /** How many commits the previous flush released (a sign of concurrency). */
   private lastGroup = 0;
 
+  private delayMs: number;
+  private flushAfterBytes: number;
+
   constructor(private readonly args: WalWriterArgs) {
     this.core = new WalWriterCore(args);
     this.flushed = args.insertLsn;
+    this.delayMs = args.walWriterDelayMs;
+    this.flushAfterBytes = args.walWriterFlushAfterBytes;
   }
 
   start(ctx: Context): void {
-    ctx.after(this.args.walWriterDelayMs, { type: 'WalWriterTick' });
+    ctx.after(this.delayMs, { type: 'WalWriterTick' });
   }
 
   receive(msg: WalWriterMessage, ctx: Context): void {
@@ -129,8 +141,12 @@ class WalWriter implements Actor<WalWriterMessage> {
           type: 'WalStatus', insertLsn: this.core.insertLsn, writtenLsn: this.core.writtenLsn, flushedLsn: this.flushed,
         } satisfies WalStatus);
         return;
+      case 'WalWriterSettings':
+        this.delayMs = (msg as WalWriterSettings).walWriterDelayMs;
+        this.flushAfterBytes = (msg as WalWriterSettings).walWriterFlushAfterBytes;
+        return;
       case 'WalWriterTick':
-        ctx.after(this.args.walWriterDelayMs, { type: 'WalWriterTick' });
+        ctx.after(this.delayMs, { type: 'WalWriterTick' });
         if (this.flushing !== null) this.flushOwed = true;
         else this.startFlush(ctx);
         return;
@@ -153,7 +169,7 @@ class WalWriter implements Actor<WalWriterMessage> {
       return;
     }
     ctx.send(msg.replyTo, { type: 'WalInserted', tag: msg.tag, lsn: first!, endLsn, flushed: false } satisfies WalInserted);
-    if (this.core.insertLsn - this.flushed >= this.args.walWriterFlushAfterBytes) this.startFlush(ctx);
+    if (this.core.insertLsn - this.flushed >= this.flushAfterBytes) this.startFlush(ctx);
   }
 
   private wait(waiter: Waiter, ctx: Context): void {

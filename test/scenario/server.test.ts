@@ -95,6 +95,30 @@ for (const placement of ['inline', 'thread'] as ServerPlacement[]) {
       expect((await primary.query('SELECT count(*) FROM kv')).rows).to.deep.equal([{ count: 50 }]);
     });
 
+    it('changes settings with ALTER SYSTEM and pg_reload_conf(), restart-only ones at restart', async () => {
+      const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG });
+      const show = async (name: string) => (await primary.query(`SHOW ${name}`)).rows[0]![name];
+      expect((await primary.query("ALTER SYSTEM SET wal_writer_delay = '30ms'")).command).to.equal('ALTER SYSTEM');
+      expect(await show('wal_writer_delay'), 'not before a reload').to.equal('200ms');
+      expect((await primary.query('SELECT pg_reload_conf()')).rows).to.deep.equal([{ pg_reload_conf: true }]);
+      expect(await show('wal_writer_delay')).to.equal('30ms');
+      expect(readFileSync(join(primary.dataDir, 'postgresql.auto.conf'), 'utf8')).to.contain("wal_writer_delay = '30ms'");
+      await primary.query('ALTER SYSTEM SET max_connections = 7');
+      await primary.query('SELECT pg_reload_conf()');
+      expect(await show('max_connections')).to.equal('100');
+      const text = log(primary);
+      expect(text).to.contain('LOG:  received SIGHUP, reloading configuration files');
+      expect(text).to.contain('LOG:  parameter "wal_writer_delay" changed to "30ms"');
+      expect(text).to.contain('LOG:  parameter "max_connections" cannot be changed without restarting the server');
+      const bad = await pgError(primary.query("ALTER SYSTEM SET wal_writer_delay = 'soon'"));
+      expect([bad.code, bad.message]).to.deep.equal(['22023', 'invalid value for parameter "wal_writer_delay": "soon"']);
+      await primary.query('ALTER SYSTEM RESET wal_writer_delay');
+      await primary.stop();
+      await primary.start();
+      expect(await show('max_connections')).to.equal('7');
+      expect(await show('wal_writer_delay')).to.equal('200ms');
+    });
+
     it('treats transactions open at a crash as aborted', async () => {
       const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG });
       await primary.query('CREATE TABLE kv (id int PRIMARY KEY, v text)');

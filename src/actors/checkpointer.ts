@@ -29,6 +29,8 @@ export interface CheckpointNow extends Message {
   readonly type: 'CheckpointNow';
   readonly replyTo: ActorRef | null;
   readonly tag: number;
+  /** Why, as log_checkpoints says it: the CHECKPOINT command by default, `wal` for max_wal_size. */
+  readonly reason?: string;
 }
 
 /** New checkpoint_timeout after a reload. */
@@ -91,7 +93,7 @@ class Checkpointer implements Actor {
         return;
       case 'CheckpointNow': {
         const m = msg as CheckpointNow;
-        this.request({ shutdown: false, reason: 'immediate force wait', waiters: m.replyTo === null ? [] : [{ replyTo: m.replyTo, tag: m.tag }] }, ctx);
+        this.request({ shutdown: false, reason: m.reason ?? 'immediate force wait', waiters: m.replyTo === null ? [] : [{ replyTo: m.replyTo, tag: m.tag }] }, ctx);
         return;
       }
       case 'CheckpointImage':

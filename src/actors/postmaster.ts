@@ -23,7 +23,7 @@ import { commandOnly, type QueryResult } from '../sql/result.js';
 import { CHECKPOINTER, type CheckpointerSettings } from './checkpointer.js';
 import { SHMEM, type AttachWalWriter, type WalEnd, type WalEndRequest } from './shmem.js';
 import { STARTUP } from './startup.js';
-import { WALWRITER, type WalWriterSettings } from './walwriter.js';
+import { WALWRITER, type AttachCheckpointer, type WalWriterSettings } from './walwriter.js';
 
 export interface PostmasterArgs {
   /** The server's name, prefixed to its processes' names in logs ("primary/walwriter"). */
@@ -159,6 +159,7 @@ class Postmaster implements Actor {
         type: 'WalWriterSettings',
         walWriterDelayMs: this.config!.get('wal_writer_delay') as number,
         walWriterFlushAfterBytes: this.config!.get('wal_writer_flush_after') as number,
+        maxWalSizeBytes: (this.config!.get('max_wal_size') as number) * 1024 * 1024,
       } satisfies WalWriterSettings);
     }
     if (this.checkpointer !== null) {
@@ -173,6 +174,9 @@ class Postmaster implements Actor {
   }
 
   private onStarted(ref: ActorRef, ctx: Context): void {
+    if (this.checkpointer !== null && this.walwriter !== null && sameRef(ref, this.checkpointer)) {
+      ctx.send(this.walwriter, { type: 'AttachCheckpointer', checkpointer: this.checkpointer } satisfies AttachCheckpointer);
+    }
     if (this.startup !== null && sameRef(ref, this.startup)) {
       ctx.io({ kind: 'file.read', path: `${this.args.dataDir}/postgresql.conf` }, 'ConfRead');
       return;
@@ -205,6 +209,7 @@ class Postmaster implements Actor {
         insertLsn: end.endLsn, prevLsn: end.lastLsn,
         walWriterDelayMs: this.config!.get('wal_writer_delay') as number,
         walWriterFlushAfterBytes: this.config!.get('wal_writer_flush_after') as number,
+        maxWalSizeBytes: (this.config!.get('max_wal_size') as number) * 1024 * 1024,
       },
     });
     ctx.send(this.shmem!, { type: 'AttachWalWriter', walwriter: this.walwriter } satisfies AttachWalWriter);

@@ -29,6 +29,7 @@ import type { Lsn } from '../wal/lsn.js';
 import type { WalRecordInput } from '../wal/record.js';
 import { segmentFileName, type SegmentNumber, type SystemIdentifier, type TimelineId } from '../wal/segment.js';
 import { WalWriterCore } from '../wal/writer.js';
+import type { CheckpointNow } from './checkpointer.js';
 
 export interface WalWriterArgs {
   /** The pg_wal directory. */
@@ -44,6 +45,14 @@ export interface WalWriterArgs {
   readonly walWriterDelayMs: number;
   /** wal_writer_flush_after, in bytes (PostgreSQL's default: 1MB). */
   readonly walWriterFlushAfterBytes: number;
+  /** max_wal_size in bytes: this much WAL since the last checkpoint asks for another. */
+  readonly maxWalSizeBytes?: number;
+}
+
+/** Tells the walwriter whom to ask for checkpoints when max_wal_size fills. */
+export interface AttachCheckpointer extends Message {
+  readonly type: 'AttachCheckpointer';
+  readonly checkpointer: ActorRef;
 }
 
 export interface XLogInsert extends Message {
@@ -82,6 +91,7 @@ export interface WalWriterSettings extends Message {
   readonly type: 'WalWriterSettings';
   readonly walWriterDelayMs: number;
   readonly walWriterFlushAfterBytes: number;
+  readonly maxWalSizeBytes: number;
 }
 
 export interface WalStatus extends Message {
@@ -98,7 +108,7 @@ interface Waiter {
   readonly tag: number;
 }
 
-type WalWriterMessage = XLogInsert | XLogFlush | WalStatusRequest | WalWriterSettings | IoResult | { readonly type: 'WalWriterTick' };
+type WalWriterMessage = XLogInsert | XLogFlush | WalStatusRequest | WalWriterSettings | AttachCheckpointer | IoResult | { readonly type: 'WalWriterTick' } | { readonly type: 'CheckpointDone' };
 
 class WalWriter implements Actor<WalWriterMessage> {
   private readonly core: WalWriterCore;
@@ -115,12 +125,19 @@ class WalWriter implements Actor<WalWriterMessage> {
 
   private delayMs: number;
   private flushAfterBytes: number;
+  private maxWalSizeBytes: number;
+  private checkpointer: ActorRef | null = null;
+  /** Where WAL stood when the last checkpoint was asked for (or at start). */
+  private sinceCheckpoint: Lsn;
+  private checkpointAsked = false;
 
   constructor(private readonly args: WalWriterArgs) {
     this.core = new WalWriterCore(args);
     this.flushed = args.insertLsn;
     this.delayMs = args.walWriterDelayMs;
     this.flushAfterBytes = args.walWriterFlushAfterBytes;
+    this.maxWalSizeBytes = args.maxWalSizeBytes ?? Infinity;
+    this.sinceCheckpoint = args.insertLsn;
   }
 
   start(ctx: Context): void {
@@ -144,6 +161,13 @@ class WalWriter implements Actor<WalWriterMessage> {
       case 'WalWriterSettings':
         this.delayMs = (msg as WalWriterSettings).walWriterDelayMs;
         this.flushAfterBytes = (msg as WalWriterSettings).walWriterFlushAfterBytes;
+        this.maxWalSizeBytes = (msg as WalWriterSettings).maxWalSizeBytes;
+        return;
+      case 'AttachCheckpointer':
+        this.checkpointer = (msg as AttachCheckpointer).checkpointer;
+        return;
+      case 'CheckpointDone':
+        this.checkpointAsked = false;
         return;
       case 'WalWriterTick':
         ctx.after(this.delayMs, { type: 'WalWriterTick' });
@@ -220,6 +244,12 @@ class WalWriter implements Actor<WalWriterMessage> {
     assert(target <= this.core.writtenLsn, 'never flushed more than was written');
     this.flushed = target;
     this.flushing = null;
+    if (this.checkpointer !== null && !this.checkpointAsked && target - this.sinceCheckpoint > this.maxWalSizeBytes) {
+      // max_wal_size is full: a checkpoint lets the oldest segments go.
+      this.checkpointAsked = true;
+      this.sinceCheckpoint = target;
+      ctx.send(this.checkpointer, { type: 'CheckpointNow', replyTo: ctx.self, tag: 0, reason: 'wal' } satisfies CheckpointNow);
+    }
     let released = 0;
     while (released < this.waiters.length && this.waiters[released]!.upto <= target) this.reply(this.waiters[released++]!, ctx);
     this.waiters = released === 0 ? this.waiters : this.waiters.slice(released);

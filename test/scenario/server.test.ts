@@ -180,5 +180,17 @@ for (const placement of ['inline', 'thread'] as ServerPlacement[]) {
       await primary.start();
       expect((await primary.query('SELECT count(*) FROM kv')).rows).to.deep.equal([{ count: 1200 }]);
     });
+
+    it('checkpoints by itself when max_wal_size fills', async () => {
+      const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG, settings: { max_wal_size: '2MB' } });
+      await primary.query('CREATE TABLE kv (id int PRIMARY KEY, v text)');
+      const filler = 'y'.repeat(2000);
+      for (let i = 0; i < 2500; i++) await primary.query(`INSERT INTO kv VALUES (${i}, '${filler}')`);
+      const deadline = Date.now() + 10_000;
+      while (!log(primary).includes('checkpoint starting: wal') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(log(primary)).to.contain('LOG:  checkpoint starting: wal');
+      const segments = readdirSync(join(primary.dataDir, 'pg_wal')).filter((n) => /^[0-9A-F]{24}$/.test(n));
+      expect(segments.length, 'old segments were removed').to.be.lessThan(6);
+    });
   });
 }

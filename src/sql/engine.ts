@@ -26,7 +26,7 @@ import { executeDelete, executeInsert, executeUpdate, RowConflict, type DmlConte
 import type { ParsedStatement } from './parse.js';
 import { commandOnly, type QueryResult } from './result.js';
 import { executeSelect } from './select.js';
-import { newTransaction, ProcArray, type Isolation, type Transaction } from './transaction.js';
+import { liveXids, newTransaction, ProcArray, type Isolation, type Transaction } from './transaction.js';
 import { typeFromName } from './types.js';
 
 export interface ExecuteOptions {
@@ -48,6 +48,8 @@ export class Engine {
   readonly procarray = new ProcArray();
   private readonly sessions = new Map<string, Transaction>();
   private records: WalRecordInput[] = [];
+  /** Subtransaction xids of commits waiting for their flush. */
+  private readonly committing = new Map<Xid, Xid[]>();
 
   constructor(readonly state: DatabaseState) {}
 
@@ -62,7 +64,7 @@ export class Engine {
     const existing = this.sessions.get(session);
     if (existing !== undefined) this.procarray.stopWaiting(existing.xid);
     const txn = existing ?? newTransaction(false, options.defaultIsolation, options.now);
-    if (txn.failed && !(stmt.kind === 'TransactionStmt' && ['TRANS_STMT_ROLLBACK', 'TRANS_STMT_COMMIT'].includes(stmt.node['kind'] as string))) {
+    if (txn.failed && !(stmt.kind === 'TransactionStmt' && ['TRANS_STMT_ROLLBACK', 'TRANS_STMT_COMMIT', 'TRANS_STMT_ROLLBACK_TO'].includes(stmt.node['kind'] as string))) {
       return this.fail(new PgError({ code: SqlState.InFailedSqlTransaction, message: 'current transaction is aborted, commands ignored until end of transaction block' }));
     }
     try {
@@ -89,6 +91,8 @@ export class Engine {
 
   /** After the commit record is flushed as asked: the commit becomes visible to others. */
   finishCommit(xid: Xid): void {
+    for (const sub of this.committing.get(xid) ?? []) this.procarray.remove(sub);
+    this.committing.delete(xid);
     this.procarray.remove(xid);
   }
 
@@ -130,14 +134,50 @@ export class Engine {
         this.sessions.delete(session);
         this.abort(txn);
         return { kind: 'done', result: commandOnly('ROLLBACK'), records: this.records, commit: null };
+      case 'TRANS_STMT_SAVEPOINT':
+      case 'TRANS_STMT_RELEASE':
+      case 'TRANS_STMT_ROLLBACK_TO':
+        return this.savepoint(session, txn, node);
       default:
         throw notSupported(`${String(node['kind']).replace('TRANS_STMT_', '')}`);
     }
   }
 
+  /** SAVEPOINT, RELEASE SAVEPOINT, ROLLBACK TO SAVEPOINT: subtransactions, as PostgreSQL has them. */
+  private savepoint(session: string, txn: Transaction, node: Node): Outcome {
+    const kind = node['kind'] as string;
+    const name = node['savepoint_name'] as string;
+    const verb = kind === 'TRANS_STMT_SAVEPOINT' ? 'SAVEPOINT' : kind === 'TRANS_STMT_RELEASE' ? 'RELEASE' : 'ROLLBACK TO SAVEPOINT';
+    if (!txn.explicit) {
+      throw new PgError({ code: SqlState.NoActiveSqlTransaction, message: `${verb} can only be used in transaction blocks` });
+    }
+    this.sessions.set(session, txn);
+    if (kind === 'TRANS_STMT_SAVEPOINT') {
+      txn.savepoints.push({ name, xid: InvalidXid, merged: [] });
+      return { kind: 'done', result: commandOnly('SAVEPOINT'), records: [], commit: null };
+    }
+    const index = txn.savepoints.map((sp) => sp.name).lastIndexOf(name);
+    if (index < 0) throw new PgError({ code: SqlState.InvalidSavepointSpecification, message: `savepoint "${name}" does not exist` });
+    const undone = txn.savepoints.splice(index);
+    const xids = undone.flatMap((sp) => (sp.xid === InvalidXid ? sp.merged : [sp.xid, ...sp.merged]));
+    if (kind === 'TRANS_STMT_RELEASE') {
+      const parent = txn.savepoints.at(-1);
+      (parent === undefined ? txn.subxids : parent.merged).push(...xids);
+      return { kind: 'done', result: commandOnly('RELEASE'), records: [], commit: null };
+    }
+    // ROLLBACK TO: what the subtransactions wrote is aborted; the savepoint itself stays.
+    if (xids.length > 0) {
+      this.log(rec.abort(xids[0]!, { subxids: xids.slice(1), time: txn.startedAt }));
+      for (const xid of xids) this.procarray.remove(xid);
+    }
+    txn.savepoints.push({ name, xid: InvalidXid, merged: [] });
+    txn.failed = false;
+    return { kind: 'done', result: commandOnly('ROLLBACK'), records: this.records, commit: null };
+  }
+
   private statement(txn: Transaction, stmt: ParsedStatement, options: ExecuteOptions): QueryResult {
     const snapshot = this.snapshotFor(txn);
-    const own: OwnTransaction = { xids: txn.xid === InvalidXid ? new Set() : new Set([txn.xid]), commandId: txn.commandId };
+    const own: OwnTransaction = { xids: new Set(liveXids(txn)), commandId: txn.commandId };
     const functions: ScalarFunctions = {
       now: () => txn.startedAt,
       currentWalLsn: () => options.currentWalLsn,
@@ -300,12 +340,19 @@ export class Engine {
     return oldest;
   }
 
+  /** The xid this transaction writes with now: the innermost savepoint's, else the top one's. */
   private assignXid(txn: Transaction): Xid {
     if (txn.xid === InvalidXid) {
       txn.xid = this.state.clog.assign();
       this.procarray.add(txn.xid);
     }
-    return txn.xid;
+    const inner = txn.savepoints.at(-1);
+    if (inner === undefined) return txn.xid;
+    if (inner.xid === InvalidXid) {
+      inner.xid = this.state.clog.assign();
+      this.procarray.add(inner.xid, txn.xid);
+    }
+    return inner.xid;
   }
 
   private log(record: WalRecordInput): void {
@@ -313,17 +360,20 @@ export class Engine {
     this.records.push(record);
   }
 
-  /** Logs the commit; the xid leaves the procarray later, in finishCommit. Null if nothing was written. */
+  /** Logs the commit; the xids leave the procarray later, in finishCommit. Null if nothing was written. */
   private commit(txn: Transaction): Xid | null {
     if (txn.xid === InvalidXid) return null;
-    this.log(rec.commit(txn.xid, { subxids: [], time: txn.startedAt }));
+    const subxids = liveXids(txn).filter((x) => x !== txn.xid);
+    this.log(rec.commit(txn.xid, { subxids, time: txn.startedAt }));
+    this.committing.set(txn.xid, subxids);
     return txn.xid;
   }
 
   private abort(txn: Transaction): void {
     if (txn.xid === InvalidXid) return;
-    this.log(rec.abort(txn.xid, { subxids: [], time: txn.startedAt }));
-    this.procarray.remove(txn.xid);
+    const subxids = liveXids(txn).filter((x) => x !== txn.xid);
+    this.log(rec.abort(txn.xid, { subxids, time: txn.startedAt }));
+    for (const xid of [txn.xid, ...subxids]) this.procarray.remove(xid);
   }
 
   private fail(error: PgError): Outcome {

@@ -174,6 +174,50 @@ describe('SQL engine', () => {
     expect(h.error('a', 'VACUUM').message).to.equal('VACUUM cannot run inside a transaction block');
   });
 
+  it('rolls back to savepoints and releases them', () => {
+    h.ok('a', 'BEGIN');
+    h.ok('a', "INSERT INTO kv VALUES (1, 'kept', 1)");
+    expect(h.ok('a', 'SAVEPOINT s1').command).to.equal('SAVEPOINT');
+    h.ok('a', "INSERT INTO kv VALUES (2, 'undone', 2)");
+    h.ok('a', 'SAVEPOINT s2');
+    h.ok('a', "UPDATE kv SET v = 'undone too' WHERE id = 1");
+    expect(h.ok('a', 'ROLLBACK TO SAVEPOINT s1').command).to.equal('ROLLBACK');
+    expect(h.rows('a', 'SELECT id, v FROM kv ORDER BY id')).to.deep.equal([{ id: 1, v: 'kept' }]);
+    h.ok('a', "INSERT INTO kv VALUES (3, 'after', 3)");
+    expect(h.ok('a', 'RELEASE SAVEPOINT s1').command).to.equal('RELEASE');
+    h.ok('a', 'COMMIT');
+    expect(h.rows('b', 'SELECT id, v FROM kv ORDER BY id')).to.deep.equal([{ id: 1, v: 'kept' }, { id: 3, v: 'after' }]);
+  });
+
+  it('recovers a failed transaction with ROLLBACK TO SAVEPOINT', () => {
+    h.ok('a', "INSERT INTO kv VALUES (1, 'a', 1)");
+    h.ok('a', 'BEGIN');
+    h.ok('a', 'SAVEPOINT before');
+    expect(h.error('a', "INSERT INTO kv VALUES (1, 'dup', 1)").code).to.equal('23505');
+    expect(h.error('a', 'SELECT 1').code).to.equal('25P02');
+    h.ok('a', 'ROLLBACK TO before');
+    h.ok('a', "INSERT INTO kv VALUES (4, 'fine', 4)");
+    h.ok('a', 'COMMIT');
+    expect(h.rows('b', 'SELECT id FROM kv ORDER BY id')).to.deep.equal([{ id: 1 }, { id: 4 }]);
+    const outside = h.error('c', 'SAVEPOINT x');
+    expect([outside.code, outside.message]).to.deep.equal(['25P01', 'SAVEPOINT can only be used in transaction blocks']);
+    h.ok('c', 'BEGIN');
+    const unknown = h.error('c', 'ROLLBACK TO SAVEPOINT nope');
+    expect([unknown.code, unknown.message]).to.deep.equal(['3B001', 'savepoint "nope" does not exist']);
+  });
+
+  it('keeps changes made under a released savepoint invisible until the commit is finished', () => {
+    h.ok('a', 'BEGIN');
+    h.ok('a', 'SAVEPOINT s');
+    h.ok('a', "INSERT INTO kv VALUES (1, 'sub', 1)");
+    h.ok('a', 'RELEASE s');
+    const [commit] = parseSql('COMMIT');
+    const outcome = h.engine.execute('a', commit!, { params: [], defaultIsolation: 'read committed', now: 0, currentWalLsn: '0/0', inRecovery: false });
+    expect(h.rows('b', 'SELECT id FROM kv')).to.deep.equal([]);
+    h.engine.finishCommit((outcome as { commit: number }).commit);
+    expect(h.rows('b', 'SELECT id FROM kv')).to.deep.equal([{ id: 1 }]);
+  });
+
   it('keeps a commit invisible to others until it is finished (flushed)', () => {
     const [insert] = parseSql("INSERT INTO kv VALUES (1, 'a', 1)");
     const outcome = h.engine.execute('a', insert!, { params: [], defaultIsolation: 'read committed', now: 0, currentWalLsn: '0/0', inRecovery: false });

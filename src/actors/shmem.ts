@@ -206,6 +206,7 @@ class Shmem implements Actor {
       const list = this.parked.get(outcome.blocker) ?? [];
       list.push(msg);
       this.parked.set(outcome.blocker, list);
+      if (outcome.records.length > 0) this.insert(outcome.records, ctx, () => {});
       return;
     }
     const reply = (): void => {

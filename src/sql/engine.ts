@@ -13,13 +13,13 @@
  * `finishCommit`, after the flush synchronous_commit asks for.
  */
 import { PgError, SqlState } from '../errors.js';
-import { DEFAULT_TABLESPACE, POSTGRES_DATABASE, type ColumnDef, type TableDef } from '../storage/catalog.js';
+import { DEFAULT_TABLESPACE, POSTGRES_DATABASE, type ColumnDef, type SequenceDef, type TableDef } from '../storage/catalog.js';
 import { InvalidXid, type Xid } from '../storage/clog.js';
 import type { Ctid, Datum } from '../storage/heap.js';
 import * as rec from '../storage/records.js';
 import { redo } from '../storage/redo.js';
 import { isDeadToAll, isVisible, takeSnapshot, type OwnTransaction, type Snapshot } from '../storage/snapshot.js';
-import type { DatabaseState } from '../storage/state.js';
+import type { DatabaseState, SequenceState } from '../storage/state.js';
 import type { WalRecordInput } from '../wal/record.js';
 import { constValue, unwrap, type ExprContext, type Node, type ScalarFunctions } from './expr.js';
 import { executeDelete, executeInsert, executeUpdate, RowConflict, type DmlContext } from './modify.js';
@@ -40,7 +40,11 @@ export interface ExecuteOptions {
 export type Outcome =
   | { readonly kind: 'done'; readonly result: QueryResult; readonly records: readonly WalRecordInput[]; readonly commit: Xid | null }
   | { readonly kind: 'error'; readonly error: PgError; readonly records: readonly WalRecordInput[] }
-  | { readonly kind: 'wait'; readonly blocker: Xid };
+  /** Blocked by `blocker`: nothing transactional was done; `records` (sequence logs) must still be written. */
+  | { readonly kind: 'wait'; readonly blocker: Xid; readonly records: readonly WalRecordInput[] };
+
+/** Values nextval hands out per WAL record (PostgreSQL's SEQ_LOG_VALS). */
+const SEQ_LOG_VALS = 32;
 
 const notSupported = (what: string): PgError => new PgError({ code: SqlState.FeatureNotSupported, message: `${what} is not supported by walship yet` });
 
@@ -48,6 +52,8 @@ export class Engine {
   readonly procarray = new ProcArray();
   private readonly sessions = new Map<string, Transaction>();
   private records: WalRecordInput[] = [];
+  /** Each session's currval per sequence. */
+  private readonly currvals = new Map<string, Map<number, number>>();
   /** Subtransaction xids of commits waiting for their flush. */
   private readonly committing = new Map<Xid, Xid[]>();
 
@@ -69,7 +75,7 @@ export class Engine {
     }
     try {
       if (stmt.kind === 'TransactionStmt') return this.transactionStatement(session, txn, stmt.node, options);
-      const result = this.statement(txn, stmt, options);
+      const result = this.statement(session, txn, stmt, options);
       txn.commandId++;
       if (txn.explicit) {
         this.sessions.set(session, txn);
@@ -82,7 +88,7 @@ export class Engine {
         if (!this.procarray.wait(txn.xid, err.blocker)) {
           return this.failTransaction(session, txn, new PgError({ code: '40P01', message: 'deadlock detected', detail: `Process waiting for transaction ${err.blocker}, which waits for this transaction.` }));
         }
-        return { kind: 'wait', blocker: err.blocker };
+        return { kind: 'wait', blocker: err.blocker, records: this.records };
       }
       if (!(err instanceof PgError)) throw err;
       return this.failTransaction(session, txn, err);
@@ -99,6 +105,7 @@ export class Engine {
   /** A session ended: its open transaction, if any, aborts. */
   endSession(session: string): readonly WalRecordInput[] {
     this.records = [];
+    this.currvals.delete(session);
     const txn = this.sessions.get(session);
     this.sessions.delete(session);
     if (txn !== undefined) this.abort(txn);
@@ -175,10 +182,11 @@ export class Engine {
     return { kind: 'done', result: commandOnly('ROLLBACK'), records: this.records, commit: null };
   }
 
-  private statement(txn: Transaction, stmt: ParsedStatement, options: ExecuteOptions): QueryResult {
+  private statement(session: string, txn: Transaction, stmt: ParsedStatement, options: ExecuteOptions): QueryResult {
     const snapshot = this.snapshotFor(txn);
     const own: OwnTransaction = { xids: new Set(liveXids(txn)), commandId: txn.commandId };
     const functions: ScalarFunctions = {
+      ...this.sequenceFunctions(session, snapshot, own),
       now: () => txn.startedAt,
       currentWalLsn: () => options.currentWalLsn,
       txidCurrent: () => this.assignXid(txn),
@@ -226,6 +234,8 @@ export class Engine {
         return this.dropTables(txn, node, snapshot, own);
       case 'VacuumStmt':
         return this.vacuum(txn, node, snapshot, own);
+      case 'CreateSeqStmt':
+        return this.createSequence(txn, node, snapshot, own);
       default:
         throw notSupported(stmt.kind.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase());
     }
@@ -330,6 +340,93 @@ export class Engine {
       if (dead.length > 0) this.log(rec.vacuum({ rel: table.oid, ctids: dead, latestRemovedXid }));
     }
     return commandOnly('VACUUM');
+  }
+
+  private createSequence(txn: Transaction, node: Node, snapshot: Snapshot, own: OwnTransaction): QueryResult {
+    const name = (node['sequence'] as Node)['relname'] as string;
+    if (this.state.catalog.sequence(name, POSTGRES_DATABASE, snapshot, own, this.state.clog) !== undefined
+      || this.state.catalog.table(name, POSTGRES_DATABASE, snapshot, own, this.state.clog) !== undefined) {
+      if (node['if_not_exists'] === true) return commandOnly('CREATE SEQUENCE');
+      throw new PgError({ code: SqlState.DuplicateTable, message: `relation "${name}" already exists` });
+    }
+    const option = (wanted: string): number | undefined => {
+      for (const o of (node['options'] as Node[] | undefined) ?? []) {
+        const def = unwrap(o)[1];
+        if (def['defname'] !== wanted) continue;
+        const [kind, body] = unwrap(def['arg'] as Node);
+        if (kind === 'Integer') return (body['ival'] as number | undefined) ?? 0;
+        if (kind === 'Float') return Number(body['fval']);
+        return Number(constValue(body));
+      }
+      return undefined;
+    };
+    const increment = option('increment') ?? 1;
+    if (increment === 0) throw new PgError({ code: SqlState.InvalidParameterValue, message: 'INCREMENT must not be zero' });
+    const minValue = option('minvalue') ?? (increment > 0 ? 1 : -Number.MAX_SAFE_INTEGER);
+    const maxValue = option('maxvalue') ?? (increment > 0 ? Number.MAX_SAFE_INTEGER : -1);
+    const start = option('start') ?? (increment > 0 ? minValue : maxValue);
+    const xid = this.assignXid(txn);
+    this.log(rec.createSequence(xid, {
+      def: { oid: this.state.assignOid(), name, database: POSTGRES_DATABASE, increment, minValue, maxValue, start, xmin: xid, cmin: txn.commandId, xmax: InvalidXid, cmax: 0 },
+    }));
+    return commandOnly('CREATE SEQUENCE');
+  }
+
+  /**
+   * nextval / currval / setval. Sequences are not transactional: a value handed out stays
+   * handed out whatever happens to the transaction. nextval logs SEQ_LOG_VALS values ahead
+   * of what it hands out (one WAL record per 32 calls), so after a crash a sequence skips
+   * values but never repeats one.
+   */
+  private sequenceFunctions(session: string, snapshot: Snapshot, own: OwnTransaction): Pick<ScalarFunctions, 'nextval' | 'currval' | 'setval'> {
+    const find = (name: string): { def: SequenceDef; q: SequenceState } => {
+      const def = this.state.catalog.sequence(name, POSTGRES_DATABASE, snapshot, own, this.state.clog);
+      if (def === undefined) throw new PgError({ code: SqlState.UndefinedTable, message: `relation "${name}" does not exist` });
+      return { def, q: this.state.sequences.get(def.oid)! };
+    };
+    const remember = (oid: number, value: number): void => {
+      const mine = this.currvals.get(session) ?? new Map<number, number>();
+      mine.set(oid, value);
+      this.currvals.set(session, mine);
+    };
+    return {
+      nextval: (name) => {
+        const { def, q } = find(name);
+        const next = q.isCalled ? q.lastValue + def.increment : q.lastValue;
+        if (next > def.maxValue || next < def.minValue) {
+          const which = def.increment > 0 ? `maximum value of sequence "${name}" (${def.maxValue})` : `minimum value of sequence "${name}" (${def.minValue})`;
+          throw new PgError({ code: '2200H', message: `nextval: reached ${which}` });
+        }
+        if (q.logged === 0) {
+          const ahead = Math.max(def.minValue, Math.min(def.maxValue, next + def.increment * SEQ_LOG_VALS));
+          // Logged, not replayed here: WAL says "ahead", memory says "next" (PostgreSQL does the same).
+          this.records.push(rec.sequenceLog({ rel: def.oid, lastValue: ahead, isCalled: true }));
+          q.logged = SEQ_LOG_VALS;
+          q.loggedUpTo = ahead;
+        }
+        q.logged--;
+        q.lastValue = next;
+        q.isCalled = true;
+        remember(def.oid, next);
+        return next;
+      },
+      currval: (name) => {
+        const { def } = find(name);
+        const value = this.currvals.get(session)?.get(def.oid);
+        if (value === undefined) throw new PgError({ code: '55000', message: `currval of sequence "${name}" is not yet defined in this session` });
+        return value;
+      },
+      setval: (name, value, isCalled) => {
+        const { def } = find(name);
+        if (value < def.minValue || value > def.maxValue) {
+          throw new PgError({ code: SqlState.NumericValueOutOfRange, message: `setval: value ${value} is out of bounds for sequence "${name}" (${def.minValue}..${def.maxValue})` });
+        }
+        this.log(rec.sequenceLog({ rel: def.oid, lastValue: value, isCalled }));
+        this.state.sequences.get(def.oid)!.loggedUpTo = value;
+        if (isCalled) remember(def.oid, value);
+        return value;
+      },
+    };
   }
 
   /** The oldest xid any snapshot may still consider running: VACUUM's horizon. */

@@ -18,6 +18,9 @@ export type Node = Readonly<Record<string, any>>;
 export type RowEval = (row: readonly Datum[]) => Datum;
 
 export interface ScalarFunctions {
+  nextval(sequence: string): number;
+  currval(sequence: string): number;
+  setval(sequence: string, value: number, isCalled: boolean): number;
   now(): number;
   currentWalLsn(): string;
   txidCurrent(): number;
@@ -241,6 +244,28 @@ function compileFunction(body: Node, ctx: ExprContext): Compiled {
         },
         type: name === 'length' ? 'int4' : 'text', name,
       };
+    case 'nextval': case 'currval':
+      fixed(1);
+      return {
+        eval: (row) => {
+          const seq = args[0]!.eval(row);
+          if (seq === null) return null;
+          return name === 'nextval' ? ctx.functions.nextval(String(seq)) : ctx.functions.currval(String(seq));
+        },
+        type: 'int8', name,
+      };
+    case 'setval': {
+      if (args.length !== 2 && args.length !== 3) throw undefinedFunction(name, args.length);
+      return {
+        eval: (row) => {
+          const seq = args[0]!.eval(row);
+          const value = args[1]!.eval(row);
+          if (seq === null || value === null) return null;
+          return ctx.functions.setval(String(seq), Number(value), args[2] === undefined ? true : args[2].eval(row) === true);
+        },
+        type: 'int8', name,
+      };
+    }
     case 'coalesce':
       return { eval: (row) => { for (const a of args) { const v = a.eval(row); if (v !== null) return v; } return null; }, type: args[0]?.type ?? 'unknown', name };
     default:

@@ -59,6 +59,16 @@ export interface TablespaceDef extends Versioned {
   readonly location: string;
 }
 
+export interface SequenceDef extends Versioned {
+  readonly oid: Oid;
+  readonly name: string;
+  readonly database: Oid;
+  readonly increment: number;
+  readonly minValue: number;
+  readonly maxValue: number;
+  readonly start: number;
+}
+
 export const DEFAULT_TABLESPACE: Oid = 1663; // pg_default
 export const POSTGRES_DATABASE: Oid = 5; // postgres
 
@@ -66,16 +76,22 @@ export interface CatalogImage {
   readonly tables: readonly TableDef[];
   readonly databases: readonly DatabaseDef[];
   readonly tablespaces: readonly TablespaceDef[];
+  readonly sequences?: readonly SequenceDef[];
 }
 
 export class Catalog {
   tables: TableDef[] = [];
+  sequences: SequenceDef[] = [];
   databases: DatabaseDef[] = [{ oid: POSTGRES_DATABASE, name: 'postgres', xmin: 1, cmin: 0, xmax: InvalidXid, cmax: 0 }];
   tablespaces: TablespaceDef[] = [{ oid: DEFAULT_TABLESPACE, name: 'pg_default', location: '', xmin: 1, cmin: 0, xmax: InvalidXid, cmax: 0 }];
 
   /** The version of table `name` in `database` this snapshot sees, if any. */
   table(name: string, database: Oid, snapshot: Snapshot, own: OwnTransaction, clog: Clog): TableDef | undefined {
     return this.tables.find((t) => t.name === name && t.database === database && isVisible(t, snapshot, own, clog));
+  }
+
+  sequence(name: string, database: Oid, snapshot: Snapshot, own: OwnTransaction, clog: Clog): SequenceDef | undefined {
+    return this.sequences.find((q) => q.name === name && q.database === database && isVisible(q, snapshot, own, clog));
   }
 
   tableByOid(oid: Oid): TableDef | undefined {
@@ -101,7 +117,7 @@ export class Catalog {
   }
 
   image(): CatalogImage {
-    return { tables: this.tables, databases: this.databases, tablespaces: this.tablespaces };
+    return { tables: this.tables, databases: this.databases, tablespaces: this.tablespaces, sequences: this.sequences };
   }
 
   static fromImage(image: CatalogImage): Catalog {
@@ -109,6 +125,7 @@ export class Catalog {
     catalog.tables = [...image.tables];
     catalog.databases = [...image.databases];
     catalog.tablespaces = [...image.tablespaces];
+    catalog.sequences = [...(image.sequences ?? [])];
     return catalog;
   }
 }

@@ -7,10 +7,10 @@
  */
 import type { WalRecordInput } from '../wal/record.js';
 import type { Lsn } from '../wal/lsn.js';
-import type { Oid, TableDef } from './catalog.js';
+import type { Oid, SequenceDef, TableDef } from './catalog.js';
 import type { Xid } from './clog.js';
 import type { Ctid, Datum } from './heap.js';
-import { HeapInfo, Heap2Info, Rmgr, StandbyInfo, StorageInfo, XactInfo, XlogInfo } from './rmgr.js';
+import { HeapInfo, Heap2Info, Rmgr, SequenceInfo, StandbyInfo, StorageInfo, XactInfo, XlogInfo } from './rmgr.js';
 
 export interface HeapInsertBody { readonly rel: Oid; readonly ctid: Ctid; readonly cid: number; readonly values: readonly Datum[] }
 export interface HeapDeleteBody { readonly rel: Oid; readonly ctid: Ctid; readonly cid: number }
@@ -21,6 +21,9 @@ export interface CreateTableBody { readonly def: TableDef }
 export interface DropTableBody { readonly oid: Oid; readonly cid: number }
 export interface RunningXactsBody { readonly running: readonly Xid[]; readonly nextXid: Xid; readonly nextOid: Oid }
 export interface CheckpointBody extends RunningXactsBody { readonly redo: Lsn; readonly timeline: number; readonly time: number }
+export interface CreateSequenceBody { readonly def: SequenceDef }
+/** A sequence's state as logged: PostgreSQL logs SEQ_LOG_VALS values ahead of what nextval handed out. */
+export interface SequenceLogBody { readonly rel: Oid; readonly lastValue: number; readonly isCalled: boolean }
 export interface AccessExclusiveLocksBody { readonly locks: readonly { readonly xid: Xid; readonly database: Oid; readonly rel: Oid }[] }
 
 export const heapInsert = (xid: Xid, body: HeapInsertBody): WalRecordInput => ({ rmgr: Rmgr.Heap, info: HeapInfo.Insert, xid, body });
@@ -31,6 +34,8 @@ export const commit = (xid: Xid, body: XactBody): WalRecordInput => ({ rmgr: Rmg
 export const abort = (xid: Xid, body: XactBody): WalRecordInput => ({ rmgr: Rmgr.Transaction, info: XactInfo.Abort, xid, body });
 export const createTable = (xid: Xid, body: CreateTableBody): WalRecordInput => ({ rmgr: Rmgr.Storage, info: StorageInfo.CreateTable, xid, body });
 export const dropTable = (xid: Xid, body: DropTableBody): WalRecordInput => ({ rmgr: Rmgr.Storage, info: StorageInfo.DropTable, xid, body });
+export const createSequence = (xid: Xid, body: CreateSequenceBody): WalRecordInput => ({ rmgr: Rmgr.Storage, info: StorageInfo.CreateSequence, xid, body });
+export const sequenceLog = (body: SequenceLogBody): WalRecordInput => ({ rmgr: Rmgr.Sequence, info: SequenceInfo.Log, xid: 0, body });
 export const runningXacts = (body: RunningXactsBody): WalRecordInput => ({ rmgr: Rmgr.Standby, info: StandbyInfo.RunningXacts, xid: 0, body });
 export const accessExclusiveLocks = (body: AccessExclusiveLocksBody): WalRecordInput => ({ rmgr: Rmgr.Standby, info: StandbyInfo.Lock, xid: 0, body });
 export const checkpoint = (shutdown: boolean, body: CheckpointBody): WalRecordInput => ({

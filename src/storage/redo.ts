@@ -12,9 +12,9 @@ import type { WalRecord, WalRecordInput } from '../wal/record.js';
 import { InvalidXid } from './clog.js';
 import { indexKey } from './unique-index.js';
 import type {
-  CheckpointBody, CreateTableBody, DropTableBody, HeapDeleteBody, HeapInsertBody, HeapUpdateBody, RunningXactsBody, VacuumBody, XactBody,
+  CheckpointBody, CreateSequenceBody, CreateTableBody, DropTableBody, SequenceLogBody, HeapDeleteBody, HeapInsertBody, HeapUpdateBody, RunningXactsBody, VacuumBody, XactBody,
 } from './records.js';
-import { HeapInfo, Heap2Info, Rmgr, RMGR_NAMES, StandbyInfo, StorageInfo, XactInfo, XlogInfo } from './rmgr.js';
+import { HeapInfo, Heap2Info, Rmgr, RMGR_NAMES, SequenceInfo, StandbyInfo, StorageInfo, XactInfo, XlogInfo } from './rmgr.js';
 import type { DatabaseState } from './state.js';
 
 type Redo = (state: DatabaseState, record: WalRecordInput) => void;
@@ -79,6 +79,21 @@ const REDO: Readonly<Record<string, Redo>> = {
     noteXid(state, record);
     state.catalog.dropTable(body.oid, record.xid, body.cid);
   },
+  [`${Rmgr.Storage}:${StorageInfo.CreateSequence}`]: (state, record) => {
+    const { def } = record.body as CreateSequenceBody;
+    noteXid(state, record);
+    state.catalog.sequences.push(def);
+    state.sequences.set(def.oid, { lastValue: def.start, isCalled: false, logged: 0 });
+    if (def.oid >= state.nextOid) state.nextOid = def.oid + 1;
+  },
+  [`${Rmgr.Sequence}:${SequenceInfo.Log}`]: (state, record) => {
+    const body = record.body as SequenceLogBody;
+    const q = state.sequences.get(body.rel);
+    if (q === undefined) throw new Error(`sequence ${body.rel} does not exist`);
+    q.lastValue = body.lastValue;
+    q.isCalled = body.isCalled;
+    q.logged = 0;
+  },
   [`${Rmgr.Standby}:${StandbyInfo.RunningXacts}`]: (state, record) => {
     const body = record.body as RunningXactsBody;
     state.clog.advancePast(body.nextXid - 1);
@@ -112,7 +127,8 @@ export function describeRecord(record: WalRecordInput): string {
     [Rmgr.Heap]: { [HeapInfo.Insert]: 'INSERT', [HeapInfo.Delete]: 'DELETE', [HeapInfo.Update]: 'UPDATE' },
     [Rmgr.Heap2]: { [Heap2Info.Vacuum]: 'VACUUM' },
     [Rmgr.Transaction]: { [XactInfo.Commit]: 'COMMIT', [XactInfo.Abort]: 'ABORT' },
-    [Rmgr.Storage]: { [StorageInfo.CreateTable]: 'CREATE', [StorageInfo.DropTable]: 'DROP' },
+    [Rmgr.Storage]: { [StorageInfo.CreateTable]: 'CREATE', [StorageInfo.DropTable]: 'DROP', [StorageInfo.CreateSequence]: 'CREATE_SEQUENCE' },
+    [Rmgr.Sequence]: { [SequenceInfo.Log]: 'LOG' },
     [Rmgr.Standby]: { [StandbyInfo.RunningXacts]: 'RUNNING_XACTS', [StandbyInfo.Lock]: 'LOCK' },
     [Rmgr.XLOG]: { [XlogInfo.CheckpointShutdown]: 'CHECKPOINT_SHUTDOWN', [XlogInfo.CheckpointOnline]: 'CHECKPOINT_ONLINE' },
   };

@@ -12,8 +12,19 @@ import { Clog, type Xid } from './clog.js';
 import { Heap, type HeapTuple } from './heap.js';
 import { indexKey, UniqueIndex } from './unique-index.js';
 
+/** A sequence's current state (non-transactional, as in PostgreSQL). */
+export interface SequenceState {
+  lastValue: number;
+  isCalled: boolean;
+  /** Values nextval may still hand out before it must log ahead again (0: log now). */
+  logged: number;
+  /** The value the last WAL record logged ahead to: what a checkpoint image keeps. */
+  loggedUpTo?: number;
+}
+
 export interface StateImage {
   readonly catalog: CatalogImage;
+  readonly sequences?: readonly { readonly oid: Oid; readonly lastValue: number; readonly isCalled: boolean }[];
   readonly heaps: readonly { readonly oid: Oid; readonly pages: (HeapTuple | null)[][] }[];
   readonly clog: { readonly nextXid: Xid; readonly statuses: Uint8Array };
   readonly nextOid: Oid;
@@ -25,6 +36,7 @@ export class DatabaseState {
   nextOid: Oid = FirstNormalObjectId;
   private readonly heaps = new Map<Oid, Heap>();
   private readonly indexes = new Map<Oid, UniqueIndex>();
+  readonly sequences = new Map<Oid, SequenceState>();
 
   heap(rel: Oid): Heap {
     let heap = this.heaps.get(rel);
@@ -56,6 +68,8 @@ export class DatabaseState {
       heaps: [...this.heaps].map(([oid, heap]) => ({ oid, pages: heap.image() })),
       clog: this.clog.snapshot(),
       nextOid: this.nextOid,
+      // The image keeps the logged-ahead value: after a crash the sequence skips, never repeats.
+      sequences: [...this.sequences].map(([oid, q]) => ({ oid, lastValue: Math.max(q.lastValue, q.loggedUpTo ?? q.lastValue), isCalled: q.isCalled })),
     };
   }
 
@@ -64,6 +78,9 @@ export class DatabaseState {
     state.catalog = Catalog.fromImage(image.catalog);
     state.clog = Clog.restore(image.clog);
     state.nextOid = image.nextOid;
+    // A sequence restarts from what was logged: values handed out after that may be reused
+    // never, because the log was ahead of them (PostgreSQL's nextval skips, never repeats).
+    for (const q of image.sequences ?? []) state.sequences.set(q.oid, { lastValue: q.lastValue, isCalled: q.isCalled, logged: 0 });
     for (const { oid, pages } of image.heaps) {
       const heap = Heap.fromImage(pages);
       state.heaps.set(oid, heap);

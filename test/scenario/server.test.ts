@@ -119,6 +119,21 @@ for (const placement of ['inline', 'thread'] as ServerPlacement[]) {
       expect(await show('wal_writer_delay')).to.equal('200ms');
     });
 
+    it('never repeats a sequence value after a crash', async () => {
+      const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG });
+      await primary.query('CREATE SEQUENCE ids');
+      let last = 0;
+      for (let i = 0; i < 40; i++) last = (await primary.query("SELECT nextval('ids') AS v")).rows[0]!['v'] as number;
+      await primary.query('CHECKPOINT');
+      for (let i = 0; i < 5; i++) last = (await primary.query("SELECT nextval('ids') AS v")).rows[0]!['v'] as number;
+      await primary.query('CREATE TABLE t (id int)'); // a local commit flushes the sequence's WAL too
+      expect(last).to.equal(45);
+      await primary.kill();
+      await primary.start();
+      const next = (await primary.query("SELECT nextval('ids') AS v")).rows[0]!['v'] as number;
+      expect(next).to.be.greaterThan(last);
+    });
+
     it('treats transactions open at a crash as aborted', async () => {
       const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG });
       await primary.query('CREATE TABLE kv (id int PRIMARY KEY, v text)');

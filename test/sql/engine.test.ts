@@ -218,6 +218,21 @@ describe('SQL engine', () => {
     expect(h.rows('b', 'SELECT id FROM kv')).to.deep.equal([{ id: 1 }]);
   });
 
+  it('hands out sequence values outside transactions, logging ahead', () => {
+    h.ok('a', 'CREATE SEQUENCE s INCREMENT BY 5 START WITH 10');
+    expect(h.rows('a', "SELECT nextval('s') AS v")).to.deep.equal([{ v: 10 }]);
+    h.ok('a', 'BEGIN');
+    expect(h.rows('a', "SELECT nextval('s') AS v")).to.deep.equal([{ v: 15 }]);
+    h.ok('a', 'ROLLBACK');
+    expect(h.rows('a', "SELECT nextval('s') AS v, currval('s') AS c")).to.deep.equal([{ v: 20, c: 20 }]);
+    expect(h.error('b', "SELECT currval('s')").message).to.equal('currval of sequence "s" is not yet defined in this session');
+    expect(h.rows('a', "SELECT setval('s', 100)")).to.deep.equal([{ setval: 100 }]);
+    expect(h.rows('b', "SELECT nextval('s')")).to.deep.equal([{ nextval: 105 }]);
+    expect(h.error('a', "SELECT nextval('nope')").message).to.equal('relation "nope" does not exist');
+    h.ok('a', "INSERT INTO kv VALUES (nextval('s'), 'seq', 0)");
+    expect(h.rows('a', 'SELECT id FROM kv')).to.deep.equal([{ id: 110 }]);
+  });
+
   it('keeps a commit invisible to others until it is finished (flushed)', () => {
     const [insert] = parseSql("INSERT INTO kv VALUES (1, 'a', 1)");
     const outcome = h.engine.execute('a', insert!, { params: [], defaultIsolation: 'read committed', now: 0, currentWalLsn: '0/0', inRecovery: false });

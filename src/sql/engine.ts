@@ -21,13 +21,13 @@ import { redo } from '../storage/redo.js';
 import { isDeadToAll, isVisible, takeSnapshot, type OwnTransaction, type Snapshot } from '../storage/snapshot.js';
 import type { DatabaseState, SequenceState } from '../storage/state.js';
 import type { WalRecordInput } from '../wal/record.js';
-import { constValue, unwrap, type ExprContext, type Node, type ScalarFunctions } from './expr.js';
+import { compileExpr, constValue, functionName, unwrap, type ExprContext, type Node, type ScalarFunctions } from './expr.js';
 import { executeDelete, executeInsert, executeUpdate, RowConflict, type DmlContext } from './modify.js';
 import type { ParsedStatement } from './parse.js';
 import { commandOnly, type QueryResult } from './result.js';
-import { executeSelect } from './select.js';
+import { executeSelect, selectValues } from './select.js';
 import { liveXids, newTransaction, ProcArray, type Isolation, type Transaction } from './transaction.js';
-import { typeFromName } from './types.js';
+import { coerce, typeFromName } from './types.js';
 
 export interface ExecuteOptions {
   readonly params: readonly Datum[];
@@ -202,26 +202,19 @@ export class Engine {
     const dml = (table: TableDef): DmlContext => ({
       state: this.state, table, snapshot, own, procarray: this.procarray, isolation: txn.isolation,
       expr: exprContext(table), xid: () => this.assignXid(txn), log: (r) => this.log(r), commandId: txn.commandId,
+      select: (query: Node) => {
+        const [source, rows] = this.source(query, lookup, snapshot, own, exprContext(null));
+        return selectValues(query, source, rows, exprContext(source));
+      },
     });
     const node = stmt.node;
     switch (stmt.kind) {
       case 'SelectStmt': {
-        const from = (node['fromClause'] as Node[] | undefined) ?? [];
-        if (from.length > 1) throw notSupported('a FROM clause with more than one table');
-        if (node['valuesLists'] !== undefined) throw notSupported('VALUES as a query');
-        let table: TableDef | null = null;
-        if (from.length === 1) {
-          const [kind, body] = unwrap(from[0]!);
-          if (kind !== 'RangeVar') throw notSupported(`FROM ${kind}`);
-          table = lookup(body);
-        }
-        const visible = (): (readonly Datum[])[] => {
-          const rows: (readonly Datum[])[] = [];
-          for (const [, tuple] of this.state.heap(table!.oid).scan()) if (isVisible(tuple, snapshot, own, this.state.clog)) rows.push(tuple.values);
-          return rows;
-        };
-        return executeSelect(node, table, visible, exprContext(table));
+        const [table, rows] = this.source(node, lookup, snapshot, own, exprContext(null));
+        return executeSelect(node, table, rows, exprContext(table));
       }
+      case 'CreateTableAsStmt':
+        return this.createTableAs(txn, node, lookup, snapshot, own, exprContext);
       case 'InsertStmt':
         return executeInsert(node, dml(lookup(node['relation'] as Node)));
       case 'UpdateStmt':
@@ -239,6 +232,53 @@ export class Engine {
       default:
         throw notSupported(stmt.kind.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase());
     }
+  }
+
+  /** What a SELECT reads: nothing, one table's visible rows, or generate_series(). */
+  private source(node: Node, lookup: (relation: Node) => TableDef, snapshot: Snapshot, own: OwnTransaction, ctx: ExprContext): [TableDef | null, () => (readonly Datum[])[]] {
+    const from = (node['fromClause'] as Node[] | undefined) ?? [];
+    if (from.length > 1) throw notSupported('a FROM clause with more than one table');
+    if (node['valuesLists'] !== undefined) throw notSupported('VALUES as a query');
+    if (from.length === 0) return [null, () => [[]]];
+    const [kind, body] = unwrap(from[0]!);
+    if (kind === 'RangeVar') {
+      const table = lookup(body);
+      return [table, () => {
+        const rows: (readonly Datum[])[] = [];
+        for (const [, tuple] of this.state.heap(table.oid).scan()) if (isVisible(tuple, snapshot, own, this.state.clog)) rows.push(tuple.values);
+        return rows;
+      }];
+    }
+    if (kind === 'RangeFunction') return generateSeries(body, ctx);
+    throw notSupported(`FROM ${kind}`);
+  }
+
+  /** CREATE TABLE ... AS SELECT: a new table with the query's columns, filled with its rows. */
+  private createTableAs(
+    txn: Transaction, node: Node, lookup: (relation: Node) => TableDef, snapshot: Snapshot, own: OwnTransaction,
+    exprContext: (table: TableDef | null) => ExprContext,
+  ): QueryResult {
+    const into = node['into'] as Node;
+    const name = (into['rel'] as Node)['relname'] as string;
+    if (this.state.catalog.table(name, POSTGRES_DATABASE, snapshot, own, this.state.clog) !== undefined) {
+      throw new PgError({ code: SqlState.DuplicateTable, message: `relation "${name}" already exists` });
+    }
+    const query = unwrap(node['query'] as Node)[1];
+    const [source, rows] = this.source(query, lookup, snapshot, own, exprContext(null));
+    const { columns, values } = selectValues(query, source, rows, exprContext(source));
+    const names = ((into['colNames'] as Node[] | undefined) ?? []).map((n) => unwrap(n)[1]['sval'] as string);
+    const xid = this.assignXid(txn);
+    const def: TableDef = {
+      oid: this.state.assignOid(), name, database: POSTGRES_DATABASE, tablespace: DEFAULT_TABLESPACE,
+      columns: columns.map((c, i) => ({ name: names[i] ?? c.name, type: c.type === 'unknown' ? 'text' : c.type, notNull: false, default: null })),
+      primaryKey: null, primaryKeyName: null, xmin: xid, cmin: txn.commandId, xmax: InvalidXid, cmax: 0,
+    };
+    this.log(rec.createTable(xid, { def }));
+    const heap = this.state.heap(def.oid);
+    for (const row of values) {
+      this.log(rec.heapInsert(xid, { rel: def.oid, ctid: heap.freeSlot(), cid: txn.commandId, values: row.map((v, i) => coerce(v, def.columns[i]!.type)) }));
+    }
+    return { command: 'SELECT', rowCount: values.length, columns: [], rows: [] };
   }
 
   private createTable(txn: Transaction, node: Node, snapshot: Snapshot, own: OwnTransaction): QueryResult {
@@ -504,4 +544,29 @@ function isolationOption(node: Node): Isolation | null {
     }
   }
   return null;
+}
+
+/** generate_series(start, stop [, step]) in FROM, as a one-column source. */
+function generateSeries(body: Node, ctx: ExprContext): [TableDef, () => (readonly Datum[])[]] {
+  const calls = ((body['functions'] as Node[]) ?? []).map((f) => (unwrap(f)[1]['items'] as Node[])[0]!);
+  if (calls.length !== 1) throw notSupported('ROWS FROM with several functions');
+  const [kind, call] = unwrap(calls[0]!);
+  if (kind !== 'FuncCall' || functionName(call) !== 'generate_series') throw notSupported(`FROM ${kind === 'FuncCall' ? functionName(call) : kind}()`);
+  const args = ((call['args'] as Node[] | undefined) ?? []).map((a) => compileExpr(a, ctx).eval([]));
+  if (args.length < 2 || args.length > 3 || args.some((a) => typeof a !== 'number')) {
+    throw new PgError({ code: SqlState.UndefinedFunction, message: `function generate_series(${args.map(() => 'unknown').join(', ')}) does not exist` });
+  }
+  const [start, stop, step = 1] = args as number[];
+  if (step === 0) throw new PgError({ code: SqlState.InvalidParameterValue, message: 'step size cannot equal zero' });
+  const alias = body['alias'] as Node | undefined;
+  const column = ((alias?.['colnames'] as Node[] | undefined)?.map((n) => unwrap(n)[1]['sval'] as string)[0]) ?? (alias?.['aliasname'] as string | undefined) ?? 'generate_series';
+  const table: TableDef = {
+    oid: -1, name: (alias?.['aliasname'] as string | undefined) ?? 'generate_series', database: POSTGRES_DATABASE, tablespace: DEFAULT_TABLESPACE,
+    columns: [{ name: column, type: 'int4', notNull: false, default: null }], primaryKey: null, primaryKeyName: null, xmin: 0, cmin: 0, xmax: 0, cmax: 0,
+  };
+  return [table, () => {
+    const rows: Datum[][] = [];
+    for (let v = start!; step > 0 ? v <= stop! : v >= stop!; v += step) rows.push([v]);
+    return rows;
+  }];
 }

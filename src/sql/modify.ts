@@ -19,6 +19,7 @@ import { indexKey } from '../storage/unique-index.js';
 import type { WalRecordInput } from '../wal/record.js';
 import { compileExpr, predicate, unwrap, type ExprContext, type Node } from './expr.js';
 import type { QueryResult, ResultColumn } from './result.js';
+import type { SelectValues } from './select.js';
 import type { Isolation, ProcArray } from './transaction.js';
 import { coerce, toClient } from './types.js';
 
@@ -40,6 +41,8 @@ export interface DmlContext {
   readonly commandId: number;
   xid(): Xid;
   log(record: WalRecordInput): void;
+  /** Runs a SELECT with this statement's snapshot (INSERT ... SELECT). */
+  select(query: Node): SelectValues;
 }
 
 function running(ctx: DmlContext, xid: Xid): boolean {
@@ -109,8 +112,9 @@ function returning(node: Node, ctx: DmlContext, rows: readonly (readonly Datum[]
 export function executeInsert(node: Node, ctx: DmlContext): QueryResult {
   const def = ctx.table;
   const select = node['selectStmt'] as Node | undefined;
-  const lists = (select?.['SelectStmt']?.['valuesLists'] as Node[] | undefined);
-  if (lists === undefined) throw new PgError({ code: SqlState.FeatureNotSupported, message: 'INSERT ... SELECT is not supported by walship yet' });
+  const query = select?.['SelectStmt'] as Node | undefined;
+  const lists = query?.['valuesLists'] as Node[] | undefined;
+  if (query === undefined) throw new PgError({ code: SqlState.FeatureNotSupported, message: 'INSERT ... DEFAULT VALUES is not supported by walship yet' });
   const targetColumns = ((node['cols'] as Node[] | undefined) ?? []).map((c) => {
     const name = unwrap(c)[1]['name'] as string;
     const index = def.columns.findIndex((col) => col.name === name);
@@ -123,14 +127,19 @@ export function executeInsert(node: Node, ctx: DmlContext): QueryResult {
     throw new PgError({ code: SqlState.FeatureNotSupported, message: 'ON CONFLICT DO UPDATE is not supported by walship yet' });
   }
   const rows: Datum[][] = [];
-  for (const list of lists) {
-    const items = (unwrap(list)[1]['items'] as Node[]) ?? [];
-    if (items.length > positions.length) throw new PgError({ code: SqlState.SyntaxError, message: 'INSERT has more expressions than target columns' });
+  const fromSelect = lists === undefined ? ctx.select(query) : null;
+  const itemLists: (readonly Datum[] | Node[])[] = fromSelect !== null ? [...fromSelect.values] : lists!.map((l) => (unwrap(l)[1]['items'] as Node[]) ?? []);
+  for (const listOrRow of itemLists) {
+    if (listOrRow.length > positions.length) throw new PgError({ code: SqlState.SyntaxError, message: 'INSERT has more expressions than target columns' });
     const values: Datum[] = def.columns.map((c) => (c.default?.kind === 'const' ? c.default.value : null));
-    items.forEach((item, i) => {
+    listOrRow.forEach((item, i) => {
       const column = def.columns[positions[i]!]!;
-      if (unwrap(item)[0] === 'SetToDefault') return;
-      values[positions[i]!] = coerce(compileExpr(item, ctx.expr).eval([]), column.type);
+      if (fromSelect !== null) {
+        values[positions[i]!] = coerce(item as Datum, column.type);
+        return;
+      }
+      if (unwrap(item as Node)[0] === 'SetToDefault') return;
+      values[positions[i]!] = coerce(compileExpr(item as Node, ctx.expr).eval([]), column.type);
     });
     def.columns.forEach((c, i) => { values[i] = coerce(values[i] ?? null, c.type); });
     checkNotNull(ctx, values);

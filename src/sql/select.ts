@@ -61,7 +61,23 @@ function outputs(targets: readonly Node[], table: TableDef | null, ctx: ExprCont
   return out;
 }
 
+/** The rows of a SELECT as stored values, for INSERT ... SELECT and CREATE TABLE AS. */
+export interface SelectValues {
+  readonly columns: readonly ResultColumn[];
+  readonly values: readonly (readonly Datum[])[];
+}
+
 export function executeSelect(node: Node, table: TableDef | null, visibleRows: () => (readonly Datum[])[], ctx: ExprContext): QueryResult {
+  const { columns, values } = selectValues(node, table, visibleRows, ctx);
+  return {
+    command: 'SELECT',
+    rowCount: values.length,
+    columns,
+    rows: values.map((row) => Object.fromEntries(columns.map((c, i) => [c.name, toClient(row[i] ?? null, c.type)]))),
+  };
+}
+
+export function selectValues(node: Node, table: TableDef | null, visibleRows: () => (readonly Datum[])[], ctx: ExprContext): SelectValues {
   const where = predicate(node['whereClause'] as Node | undefined, ctx);
   const outs = outputs((node['targetList'] as Node[]) ?? [], table, ctx);
   let rows = table === null ? [[]] : visibleRows().filter(where);
@@ -124,10 +140,5 @@ export function executeSelect(node: Node, table: TableDef | null, visibleRows: (
   const limit = node['limitCount'] !== undefined ? compileExpr(node['limitCount'] as Node, ctx).eval([]) : null;
   results = results.slice(offset, limit === null ? undefined : offset + Number(limit));
   const columns: ResultColumn[] = outs.map((o) => ({ name: o.name, type: o.type }));
-  return {
-    command: 'SELECT',
-    rowCount: results.length,
-    columns,
-    rows: results.map((r) => Object.fromEntries(outs.map((o, i) => [o.name, toClient(r.values[i] ?? null, o.type)]))),
-  };
+  return { columns, values: results.map((r) => r.values) };
 }

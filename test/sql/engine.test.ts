@@ -67,6 +67,18 @@ describe('SQL engine', () => {
     expect(h.rows('a', "SELECT 1 + 2 AS three, 'a' || 'b' AS ab, txid_current() > 0 AS has_xid")).to.deep.equal([{ three: 3, ab: 'ab', has_xid: true }]);
   });
 
+  it('reads generate_series, and fills tables with INSERT ... SELECT and CREATE TABLE AS', () => {
+    expect(h.rows('a', 'SELECT * FROM generate_series(1, 3)')).to.deep.equal([{ generate_series: 1 }, { generate_series: 2 }, { generate_series: 3 }]);
+    expect(h.rows('a', 'SELECT x * 10 AS t FROM generate_series(5, 1, -2) AS g(x)')).to.deep.equal([{ t: 50 }, { t: 30 }, { t: 10 }]);
+    expect(h.ok('a', "INSERT INTO kv (id, v) SELECT g, 'gen' FROM generate_series(1, 100) AS g").rowCount).to.equal(100);
+    expect(h.rows('a', 'SELECT count(*), min(id), max(id) FROM kv')).to.deep.equal([{ count: 100, min: 1, max: 100 }]);
+    const ctas = h.ok('a', 'CREATE TABLE evens AS SELECT id, v FROM kv WHERE id % 2 = 0');
+    expect([ctas.command, ctas.rowCount]).to.deep.equal(['SELECT', 50]);
+    expect(h.rows('a', 'SELECT id, v FROM evens ORDER BY id LIMIT 2')).to.deep.equal([{ id: 2, v: 'gen' }, { id: 4, v: 'gen' }]);
+    expect(h.ok('a', 'INSERT INTO kv (id, v) SELECT id + 1000, v FROM evens').rowCount).to.equal(50);
+    expect(h.error('a', 'INSERT INTO kv (id, v) SELECT id, v FROM evens').code).to.equal('23505');
+  });
+
   it('reports errors with PostgreSQL\'s codes and texts', () => {
     h.ok('a', "INSERT INTO kv VALUES (1, 'a', 1)");
     const dup = h.error('a', "INSERT INTO kv VALUES (1, 'again', 2)");

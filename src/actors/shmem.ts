@@ -24,7 +24,7 @@ import { assert } from '../assert.js';
 import type { PgErrorFields } from '../errors.js';
 import { defineBehaviour, type Actor, type ActorRef, type Message } from '../runtime/actor.js';
 import type { Context } from '../runtime/context.js';
-import { Engine, type ExecuteOptions } from '../sql/engine.js';
+import { Engine, type ExecuteOptions, type WaitKey } from '../sql/engine.js';
 import type { ParsedStatement } from '../sql/parse.js';
 import type { QueryResult } from '../sql/result.js';
 import type { Isolation } from '../sql/transaction.js';
@@ -120,7 +120,8 @@ class Shmem implements Actor {
   private inserting = false;
   private readonly awaiting = new Map<number, Awaiting>();
   private nextTag = 1;
-  private readonly parked = new Map<Xid, Execute[]>();
+  /** Statements waiting, by what they wait for (a transaction's end, a session's locks). */
+  private readonly parked = new Map<WaitKey, Execute[]>();
   private recovered: RecoveryDone | null = null;
 
   receive(msg: Message, ctx: Context): void {
@@ -264,9 +265,9 @@ class Shmem implements Actor {
 
   /** Statements parked behind transactions that have ended run again. */
   private wake(ctx: Context): void {
-    for (const [xid, list] of [...this.parked]) {
-      if (this.engine.procarray.has(xid)) continue;
-      this.parked.delete(xid);
+    for (const [key, list] of [...this.parked]) {
+      if (!this.engine.waitOver(key)) continue;
+      this.parked.delete(key);
       for (const msg of list) this.queue.unshift({ kind: 'execute', msg });
     }
     this.drain(ctx);

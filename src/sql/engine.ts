@@ -20,6 +20,7 @@ import * as rec from '../storage/records.js';
 import { redo } from '../storage/redo.js';
 import { isDeadToAll, isVisible, takeSnapshot, type OwnTransaction, type Snapshot } from '../storage/snapshot.js';
 import type { DatabaseState, SequenceState } from '../storage/state.js';
+import { LockManager, LockMode } from '../storage/locks.js';
 import type { WalRecordInput } from '../wal/record.js';
 import { compileExpr, constValue, functionName, unwrap, type ExprContext, type Node, type ScalarFunctions } from './expr.js';
 import { executeDelete, executeInsert, executeUpdate, RowConflict, type DmlContext } from './modify.js';
@@ -41,7 +42,17 @@ export type Outcome =
   | { readonly kind: 'done'; readonly result: QueryResult; readonly records: readonly WalRecordInput[]; readonly commit: Xid | null }
   | { readonly kind: 'error'; readonly error: PgError; readonly records: readonly WalRecordInput[] }
   /** Blocked by `blocker`: nothing transactional was done; `records` (sequence logs) must still be written. */
-  | { readonly kind: 'wait'; readonly blocker: Xid; readonly records: readonly WalRecordInput[] };
+  | { readonly kind: 'wait'; readonly blocker: WaitKey; readonly records: readonly WalRecordInput[] };
+
+/** What a statement waits for: a transaction's end (`x:<xid>`) or a session's locks (`s:<session>`). */
+export type WaitKey = string;
+
+/** Thrown when a table lock is held by another session in a conflicting mode. */
+class LockConflict extends Error {
+  constructor(readonly holder: string) {
+    super(`waiting for the locks of session ${holder}`);
+  }
+}
 
 /** Values nextval hands out per WAL record (PostgreSQL's SEQ_LOG_VALS). */
 const SEQ_LOG_VALS = 32;
@@ -54,8 +65,13 @@ export class Engine {
   private records: WalRecordInput[] = [];
   /** Each session's currval per sequence. */
   private readonly currvals = new Map<string, Map<number, number>>();
-  /** Subtransaction xids of commits waiting for their flush. */
-  private readonly committing = new Map<Xid, Xid[]>();
+  /** Commits waiting for their flush: their subtransaction xids and their session (whose locks they hold). */
+  private readonly committing = new Map<Xid, { subxids: Xid[]; session: string }>();
+  /** Which session each running xid belongs to (deadlock detection). */
+  private readonly xidOwner = new Map<Xid, string>();
+  /** session -> the session it waits for. */
+  private readonly waitsFor = new Map<string, string>();
+  readonly locks = new LockManager();
 
   constructor(readonly state: DatabaseState) {}
 
@@ -67,9 +83,9 @@ export class Engine {
 
   execute(session: string, stmt: ParsedStatement, options: ExecuteOptions): Outcome {
     this.records = [];
+    this.waitsFor.delete(session);
     const existing = this.sessions.get(session);
-    if (existing !== undefined) this.procarray.stopWaiting(existing.xid);
-    const txn = existing ?? newTransaction(false, options.defaultIsolation, options.now);
+    const txn = existing ?? newTransaction(session, false, options.defaultIsolation, options.now);
     if (txn.failed && !(stmt.kind === 'TransactionStmt' && ['TRANS_STMT_ROLLBACK', 'TRANS_STMT_COMMIT', 'TRANS_STMT_ROLLBACK_TO'].includes(stmt.node['kind'] as string))) {
       return this.fail(new PgError({ code: SqlState.InFailedSqlTransaction, message: 'current transaction is aborted, commands ignored until end of transaction block' }));
     }
@@ -81,34 +97,59 @@ export class Engine {
         this.sessions.set(session, txn);
         return { kind: 'done', result, records: this.records, commit: null };
       }
-      return { kind: 'done', result, records: this.records, commit: this.commit(txn) };
+      return { kind: 'done', result, records: this.records, commit: this.commit(session, txn) };
     } catch (err) {
-      if (err instanceof RowConflict) {
-        this.discardIfImplicit(session, txn);
-        if (!this.procarray.wait(txn.xid, err.blocker)) {
-          return this.failTransaction(session, txn, new PgError({ code: '40P01', message: 'deadlock detected', detail: `Process waiting for transaction ${err.blocker}, which waits for this transaction.` }));
+      if (err instanceof RowConflict || err instanceof LockConflict) {
+        const holder = err instanceof RowConflict ? this.xidOwner.get(err.blocker) : err.holder;
+        const key = err instanceof RowConflict ? `x:${err.blocker}` : `s:${err.holder}`;
+        if (holder !== undefined && this.closesCycle(session, holder)) {
+          const what = err instanceof RowConflict ? `transaction ${err.blocker}` : `the locks of another session`;
+          return this.failTransaction(session, txn, new PgError({ code: '40P01', message: 'deadlock detected', detail: `Process waits for ${what}, which waits for this process.` }));
         }
-        return { kind: 'wait', blocker: err.blocker, records: this.records };
+        this.discardIfImplicit(session, txn);
+        if (holder !== undefined) this.waitsFor.set(session, holder);
+        return { kind: 'wait', blocker: key, records: this.records };
       }
       if (!(err instanceof PgError)) throw err;
       return this.failTransaction(session, txn, err);
     }
   }
 
-  /** After the commit record is flushed as asked: the commit becomes visible to others. */
+  /** After the commit record is flushed as asked: the commit becomes visible to others, and its locks go. */
   finishCommit(xid: Xid): void {
-    for (const sub of this.committing.get(xid) ?? []) this.procarray.remove(sub);
+    const committing = this.committing.get(xid);
     this.committing.delete(xid);
-    this.procarray.remove(xid);
+    for (const x of [xid, ...(committing?.subxids ?? [])]) {
+      this.procarray.remove(x);
+      this.xidOwner.delete(x);
+    }
+    if (committing !== undefined) this.locks.releaseAll(committing.session);
+  }
+
+  /** Is what `key` names over (the transaction ended, or the session holds no locks)? */
+  waitOver(key: WaitKey): boolean {
+    return key.startsWith('x:') ? !this.procarray.has(Number(key.slice(2))) : !this.locks.holdsAny(key.slice(2));
+  }
+
+  /** Would `session` waiting for `holder` close a cycle of waits (a deadlock)? */
+  private closesCycle(session: string, holder: string): boolean {
+    const seen = new Set<string>();
+    for (let at: string | undefined = holder; at !== undefined && !seen.has(at); at = this.waitsFor.get(at)) {
+      if (at === session) return true;
+      seen.add(at);
+    }
+    return false;
   }
 
   /** A session ended: its open transaction, if any, aborts. */
   endSession(session: string): readonly WalRecordInput[] {
     this.records = [];
     this.currvals.delete(session);
+    this.waitsFor.delete(session);
     const txn = this.sessions.get(session);
     this.sessions.delete(session);
-    if (txn !== undefined) this.abort(txn);
+    if (txn !== undefined) this.abort(session, txn);
+    this.locks.releaseAll(session);
     return this.records;
   }
 
@@ -125,21 +166,21 @@ export class Engine {
         if (txn.explicit) {
           return { kind: 'done', result: commandOnly('BEGIN'), records: [], commit: null };
         }
-        const fresh = newTransaction(true, isolationOption(node) ?? options.defaultIsolation, options.now);
+        const fresh = newTransaction(session, true, isolationOption(node) ?? options.defaultIsolation, options.now);
         this.sessions.set(session, fresh);
         return { kind: 'done', result: commandOnly('BEGIN'), records: [], commit: null };
       }
       case 'TRANS_STMT_COMMIT': {
         this.sessions.delete(session);
         if (txn.failed) {
-          this.abort(txn);
+          this.abort(session, txn);
           return { kind: 'done', result: commandOnly('ROLLBACK'), records: this.records, commit: null };
         }
-        return { kind: 'done', result: commandOnly('COMMIT'), records: this.records, commit: this.commit(txn) };
+        return { kind: 'done', result: commandOnly('COMMIT'), records: this.records, commit: this.commit(session, txn) };
       }
       case 'TRANS_STMT_ROLLBACK':
         this.sessions.delete(session);
-        this.abort(txn);
+        this.abort(session, txn);
         return { kind: 'done', result: commandOnly('ROLLBACK'), records: this.records, commit: null };
       case 'TRANS_STMT_SAVEPOINT':
       case 'TRANS_STMT_RELEASE':
@@ -175,7 +216,10 @@ export class Engine {
     // ROLLBACK TO: what the subtransactions wrote is aborted; the savepoint itself stays.
     if (xids.length > 0) {
       this.log(rec.abort(xids[0]!, { subxids: xids.slice(1), time: txn.startedAt }));
-      for (const xid of xids) this.procarray.remove(xid);
+      for (const xid of xids) {
+        this.procarray.remove(xid);
+        this.xidOwner.delete(xid);
+      }
     }
     txn.savepoints.push({ name, xid: InvalidXid, merged: [] });
     txn.failed = false;
@@ -192,10 +236,11 @@ export class Engine {
       txidCurrent: () => this.assignXid(txn),
       inRecovery: () => options.inRecovery,
     };
-    const lookup = (relation: Node): TableDef => {
+    const lookup = (relation: Node, mode: number = LockMode.AccessShare): TableDef => {
       const name = relation['relname'] as string;
       const def = this.state.catalog.table(name, POSTGRES_DATABASE, snapshot, own, this.state.clog);
       if (def === undefined) throw new PgError({ code: SqlState.UndefinedTable, message: `relation "${name}" does not exist` });
+      this.lock(session, txn, def, mode, false);
       return def;
     };
     const exprContext = (table: TableDef | null): ExprContext => ({ table, params: options.params, functions });
@@ -216,11 +261,22 @@ export class Engine {
       case 'CreateTableAsStmt':
         return this.createTableAs(txn, node, lookup, snapshot, own, exprContext);
       case 'InsertStmt':
-        return executeInsert(node, dml(lookup(node['relation'] as Node)));
+        return executeInsert(node, dml(lookup(node['relation'] as Node, LockMode.RowExclusive)));
       case 'UpdateStmt':
-        return executeUpdate(node, dml(lookup(node['relation'] as Node)));
+        return executeUpdate(node, dml(lookup(node['relation'] as Node, LockMode.RowExclusive)));
       case 'DeleteStmt':
-        return executeDelete(node, dml(lookup(node['relation'] as Node)));
+        return executeDelete(node, dml(lookup(node['relation'] as Node, LockMode.RowExclusive)));
+      case 'LockStmt': {
+        if (!txn.explicit) throw new PgError({ code: SqlState.NoActiveSqlTransaction, message: 'LOCK TABLE can only be used in transaction blocks' });
+        const mode = (node['mode'] as number | undefined) ?? LockMode.AccessExclusive;
+        for (const relation of (node['relations'] as Node[]) ?? []) {
+          const body = unwrap(relation)[1];
+          const def = this.state.catalog.table(body['relname'] as string, POSTGRES_DATABASE, snapshot, own, this.state.clog);
+          if (def === undefined) throw new PgError({ code: SqlState.UndefinedTable, message: `relation "${String(body['relname'])}" does not exist` });
+          this.lock(session, txn, def, mode, node['nowait'] === true);
+        }
+        return commandOnly('LOCK TABLE');
+      }
       case 'CreateStmt':
         return this.createTable(txn, node, snapshot, own);
       case 'DropStmt':
@@ -346,6 +402,7 @@ export class Engine {
         if (node['missing_ok'] === true) continue;
         throw new PgError({ code: SqlState.UndefinedTable, message: `table "${name}" does not exist` });
       }
+      this.lock(txn.session, txn, def, LockMode.AccessExclusive, false);
       this.log(rec.dropTable(this.assignXid(txn), { oid: def.oid, cid: txn.commandId }));
     }
     return commandOnly('DROP TABLE');
@@ -367,6 +424,7 @@ export class Engine {
       return def;
     });
     const tables = named.length > 0 ? named : this.state.catalog.tables.filter((t) => isVisible(t, snapshot, own, this.state.clog));
+    for (const table of tables) this.lock(txn.session, txn, table, LockMode.ShareUpdateExclusive, false);
     const horizon = this.oldestXmin();
     for (const table of tables) {
       const dead: Ctid[] = [];
@@ -469,6 +527,28 @@ export class Engine {
     };
   }
 
+  /**
+   * Takes a table lock for the session's transaction, or throws LockConflict (wait) / 55P03
+   * (NOWAIT). A new ACCESS EXCLUSIVE lock is WAL-logged with the transaction's xid, for hot
+   * standbys to take while they replay.
+   */
+  private lock(session: string, txn: Transaction, def: TableDef, mode: number, nowait: boolean): void {
+    const already = this.locks.holds(def.oid, mode, session);
+    const holder = this.locks.acquire(def.oid, mode, session);
+    if (holder !== null) {
+      if (nowait) throw new PgError({ code: '55P03', message: `could not obtain lock on relation "${def.name}"` });
+      throw new LockConflict(holder);
+    }
+    if (mode === LockMode.AccessExclusive && !already) {
+      this.log(rec.accessExclusiveLocks({ locks: [{ xid: this.assignXid(txn), database: def.database, rel: def.oid }] }));
+    }
+  }
+
+  /** pg_locks, for tests and tools: relation names, sessions and modes held. */
+  lockRows(): { relation: string; session: string; mode: string }[] {
+    return this.locks.rows().map((r) => ({ relation: this.state.catalog.tableByOid(r.rel)?.name ?? String(r.rel), session: r.session, mode: r.mode }));
+  }
+
   /** The oldest xid any snapshot may still consider running: VACUUM's horizon. */
   private oldestXmin(): Xid {
     let oldest = this.state.clog.nextXid;
@@ -482,12 +562,14 @@ export class Engine {
     if (txn.xid === InvalidXid) {
       txn.xid = this.state.clog.assign();
       this.procarray.add(txn.xid);
+      this.xidOwner.set(txn.xid, txn.session);
     }
     const inner = txn.savepoints.at(-1);
     if (inner === undefined) return txn.xid;
     if (inner.xid === InvalidXid) {
       inner.xid = this.state.clog.assign();
-      this.procarray.add(inner.xid, txn.xid);
+      this.procarray.add(inner.xid);
+      this.xidOwner.set(inner.xid, txn.session);
     }
     return inner.xid;
   }
@@ -497,20 +579,30 @@ export class Engine {
     this.records.push(record);
   }
 
-  /** Logs the commit; the xids leave the procarray later, in finishCommit. Null if nothing was written. */
-  private commit(txn: Transaction): Xid | null {
-    if (txn.xid === InvalidXid) return null;
+  /**
+   * Logs the commit; its xids leave the procarray, and its locks are released, later, in
+   * finishCommit. Null if nothing was written (the locks go at once).
+   */
+  private commit(session: string, txn: Transaction): Xid | null {
+    if (txn.xid === InvalidXid) {
+      this.locks.releaseAll(session);
+      return null;
+    }
     const subxids = liveXids(txn).filter((x) => x !== txn.xid);
     this.log(rec.commit(txn.xid, { subxids, time: txn.startedAt }));
-    this.committing.set(txn.xid, subxids);
+    this.committing.set(txn.xid, { subxids, session });
     return txn.xid;
   }
 
-  private abort(txn: Transaction): void {
+  private abort(session: string, txn: Transaction): void {
+    this.locks.releaseAll(session);
     if (txn.xid === InvalidXid) return;
     const subxids = liveXids(txn).filter((x) => x !== txn.xid);
     this.log(rec.abort(txn.xid, { subxids, time: txn.startedAt }));
-    for (const xid of [txn.xid, ...subxids]) this.procarray.remove(xid);
+    for (const xid of [txn.xid, ...subxids]) {
+      this.procarray.remove(xid);
+      this.xidOwner.delete(xid);
+    }
   }
 
   private fail(error: PgError): Outcome {
@@ -522,15 +614,22 @@ export class Engine {
       txn.failed = true;
       this.sessions.set(session, txn);
     } else {
-      this.abort(txn);
+      this.abort(session, txn);
     }
     return this.fail(error);
   }
 
-  /** A statement that must wait changed nothing; an implicit transaction that wrote nothing is simply dropped. */
+  /**
+   * A statement that must wait changed nothing. An implicit transaction that wrote nothing
+   * is dropped (with any lock it took), otherwise kept for the retry.
+   */
   private discardIfImplicit(session: string, txn: Transaction): void {
-    if (!txn.explicit && txn.xid === InvalidXid) this.sessions.delete(session);
-    else if (!txn.explicit) this.sessions.set(session, txn);
+    if (!txn.explicit && txn.xid === InvalidXid) {
+      this.sessions.delete(session);
+      this.locks.releaseAll(session);
+    } else if (!txn.explicit) {
+      this.sessions.set(session, txn);
+    }
   }
 }
 

@@ -23,6 +23,7 @@ export interface Subtransaction {
 }
 
 export interface Transaction {
+  readonly session: string;
   /** Inside BEGIN ... COMMIT (false: the statement's own implicit transaction). */
   explicit: boolean;
   failed: boolean;
@@ -37,26 +38,19 @@ export interface Transaction {
   startedAt: number;
 }
 
-export function newTransaction(explicit: boolean, isolation: Isolation, now: number): Transaction {
-  return { explicit, failed: false, xid: InvalidXid, savepoints: [], subxids: [], commandId: 0, isolation, snapshot: null, startedAt: now };
+export function newTransaction(session: string, explicit: boolean, isolation: Isolation, now: number): Transaction {
+  return { session, explicit, failed: false, xid: InvalidXid, savepoints: [], subxids: [], commandId: 0, isolation, snapshot: null, startedAt: now };
 }
 
 export class ProcArray {
   private readonly running = new Set<Xid>();
-  /** subtransaction xid -> its top-level xid (a wait on a subtransaction is a wait on its transaction). */
-  private readonly tops = new Map<Xid, Xid>();
-  /** waiter xid -> the xid it waits for (deadlock detection). */
-  private readonly waits = new Map<Xid, Xid>();
 
-  add(xid: Xid, top: Xid = xid): void {
+  add(xid: Xid): void {
     this.running.add(xid);
-    if (top !== xid) this.tops.set(xid, top);
   }
 
   remove(xid: Xid): void {
     this.running.delete(xid);
-    this.tops.delete(xid);
-    this.waits.delete(xid);
   }
 
   has(xid: Xid): boolean {
@@ -65,27 +59,6 @@ export class ProcArray {
 
   xids(): Iterable<Xid> {
     return this.running;
-  }
-
-  /** Records that `waiter` waits for `blocker`; false if that closes a cycle (a deadlock). */
-  wait(waiter: Xid, blocker: Xid): boolean {
-    if (waiter === InvalidXid) return true;
-    const self = this.top(waiter);
-    for (let at: Xid | undefined = this.top(blocker); at !== undefined;) {
-      if (at === self) return false;
-      const next = this.waits.get(at);
-      at = next === undefined ? undefined : this.top(next);
-    }
-    this.waits.set(self, blocker);
-    return true;
-  }
-
-  private top(xid: Xid): Xid {
-    return this.tops.get(xid) ?? xid;
-  }
-
-  stopWaiting(waiter: Xid): void {
-    this.waits.delete(waiter);
   }
 }
 

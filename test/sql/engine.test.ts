@@ -245,6 +245,41 @@ describe('SQL engine', () => {
     expect(h.rows('a', 'SELECT id FROM kv')).to.deep.equal([{ id: 110 }]);
   });
 
+  it('takes table locks in PostgreSQL\'s modes and makes conflicting statements wait', () => {
+    h.ok('a', 'CREATE TABLE other (id int)');
+    const outside = h.error('a', 'LOCK TABLE kv IN SHARE MODE');
+    expect([outside.code, outside.message]).to.deep.equal(['25P01', 'LOCK TABLE can only be used in transaction blocks']);
+    h.ok('a', 'BEGIN');
+    h.ok('a', 'LOCK TABLE kv IN SHARE MODE');
+    expect(h.rows('b', 'SELECT count(*) FROM kv'), 'ACCESS SHARE goes with SHARE').to.deep.equal([{ count: 0 }]);
+    expect(h.run('b', "INSERT INTO kv VALUES (1, 'x', 1)").kind, 'ROW EXCLUSIVE waits for SHARE').to.equal('wait');
+    h.ok('c', 'BEGIN');
+    const nowait = h.error('c', 'LOCK TABLE kv IN EXCLUSIVE MODE NOWAIT');
+    expect([nowait.code, nowait.message]).to.deep.equal(['55P03', 'could not obtain lock on relation "kv"']);
+    expect(h.engine.waitOver('s:a')).to.equal(false);
+    h.ok('a', 'COMMIT');
+    expect(h.engine.waitOver('s:a')).to.equal(true);
+    expect(h.ok('b', "INSERT INTO kv VALUES (1, 'x', 1)").rowCount).to.equal(1);
+    h.ok('d', 'BEGIN');
+    const exclusive = h.run('d', 'LOCK TABLE other IN ACCESS EXCLUSIVE MODE');
+    expect(exclusive.kind).to.equal('done');
+    expect((exclusive as { records: readonly { rmgr: number; info: number }[] }).records.map((r) => [r.rmgr, r.info]), 'logged for standbys').to.deep.equal([[8, 0]]);
+    expect(h.engine.lockRows()).to.deep.include({ relation: 'other', session: 'd', mode: 'AccessExclusiveLock' });
+    expect(h.run('b', 'SELECT * FROM other').kind).to.equal('wait');
+    h.ok('d', 'ROLLBACK');
+    expect(h.rows('b', 'SELECT * FROM other')).to.deep.equal([]);
+  });
+
+  it('detects a deadlock between table locks', () => {
+    h.ok('a', 'CREATE TABLE t2 (id int)');
+    h.ok('a', 'BEGIN');
+    h.ok('b', 'BEGIN');
+    h.ok('a', 'LOCK TABLE kv IN EXCLUSIVE MODE');
+    h.ok('b', 'LOCK TABLE t2 IN EXCLUSIVE MODE');
+    expect(h.run('a', 'LOCK TABLE t2 IN EXCLUSIVE MODE').kind).to.equal('wait');
+    expect(h.error('b', 'LOCK TABLE kv IN EXCLUSIVE MODE').code).to.equal('40P01');
+  });
+
   it('keeps a commit invisible to others until it is finished (flushed)', () => {
     const [insert] = parseSql("INSERT INTO kv VALUES (1, 'a', 1)");
     const outcome = h.engine.execute('a', insert!, { params: [], defaultIsolation: 'read committed', now: 0, currentWalLsn: '0/0', inRecovery: false });

@@ -266,6 +266,34 @@ export class Engine {
         return executeUpdate(node, dml(lookup(node['relation'] as Node, LockMode.RowExclusive)));
       case 'DeleteStmt':
         return executeDelete(node, dml(lookup(node['relation'] as Node, LockMode.RowExclusive)));
+      case 'DeclareCursorStmt': {
+        if (!txn.explicit) throw new PgError({ code: SqlState.NoActiveSqlTransaction, message: 'DECLARE CURSOR can only be used in transaction blocks' });
+        const name = node['portalname'] as string;
+        if (txn.cursors.has(name)) throw new PgError({ code: '42P03', message: `cursor "${name}" already exists` });
+        const [kind, query] = unwrap(node['query'] as Node);
+        if (kind !== 'SelectStmt') throw notSupported(`a cursor for ${kind}`);
+        const [table, rows] = this.source(query, lookup, snapshot, own, exprContext(null));
+        const result = executeSelect(query, table, rows, exprContext(table));
+        txn.cursors.set(name, { columns: result.columns, rows: result.rows, position: 0 });
+        return commandOnly('DECLARE CURSOR');
+      }
+      case 'FetchStmt': {
+        const name = node['portalname'] as string;
+        const cursor = txn.cursors.get(name);
+        if (cursor === undefined) throw new PgError({ code: '34000', message: `cursor "${name}" does not exist` });
+        if ((node['direction'] ?? 'FETCH_FORWARD') !== 'FETCH_FORWARD') throw notSupported('FETCH in that direction');
+        const howMany = (node['howMany'] as number | undefined) ?? 1;
+        const rows = cursor.rows.slice(cursor.position, cursor.position + howMany);
+        cursor.position += rows.length;
+        if (node['ismove'] === true) return { command: 'MOVE', rowCount: rows.length, columns: [], rows: [] };
+        return { command: 'FETCH', rowCount: rows.length, columns: cursor.columns, rows };
+      }
+      case 'ClosePortalStmt': {
+        const name = node['portalname'] as string | undefined;
+        if (name === undefined) txn.cursors.clear();
+        else if (!txn.cursors.delete(name)) throw new PgError({ code: '34000', message: `cursor "${name}" does not exist` });
+        return commandOnly('CLOSE CURSOR');
+      }
       case 'LockStmt': {
         if (!txn.explicit) throw new PgError({ code: SqlState.NoActiveSqlTransaction, message: 'LOCK TABLE can only be used in transaction blocks' });
         const mode = (node['mode'] as number | undefined) ?? LockMode.AccessExclusive;

@@ -11,6 +11,7 @@
  */
 import { InvalidXid, type Xid } from '../storage/clog.js';
 import type { Snapshot } from '../storage/snapshot.js';
+import type { QueryResult } from './result.js';
 
 export type Isolation = 'read committed' | 'repeatable read' | 'serializable';
 
@@ -20,6 +21,12 @@ export interface Subtransaction {
   xid: Xid;
   /** Xids of subtransactions released into this one (they commit or abort with it). */
   readonly merged: Xid[];
+}
+
+export interface Cursor {
+  readonly columns: QueryResult['columns'];
+  readonly rows: readonly Record<string, unknown>[];
+  position: number;
 }
 
 export interface Transaction {
@@ -32,6 +39,8 @@ export interface Transaction {
   readonly savepoints: Subtransaction[];
   /** Xids of released subtransactions merged into the top level (committed with it). */
   readonly subxids: Xid[];
+  /** Open cursors: rows materialized at DECLARE with its snapshot, and how far FETCH got. */
+  readonly cursors: Map<string, Cursor>;
   commandId: number;
   isolation: Isolation;
   snapshot: Snapshot | null;
@@ -39,7 +48,7 @@ export interface Transaction {
 }
 
 export function newTransaction(session: string, explicit: boolean, isolation: Isolation, now: number): Transaction {
-  return { session, explicit, failed: false, xid: InvalidXid, savepoints: [], subxids: [], commandId: 0, isolation, snapshot: null, startedAt: now };
+  return { session, explicit, failed: false, xid: InvalidXid, savepoints: [], subxids: [], cursors: new Map(), commandId: 0, isolation, snapshot: null, startedAt: now };
 }
 
 export class ProcArray {

@@ -280,6 +280,19 @@ describe('SQL engine', () => {
     expect(h.error('b', 'LOCK TABLE kv IN EXCLUSIVE MODE').code).to.equal('40P01');
   });
 
+  it('declares, fetches from and closes cursors', () => {
+    h.ok('a', "INSERT INTO kv SELECT g, 'r', g FROM generate_series(1, 10) AS g");
+    expect(h.error('a', 'DECLARE c CURSOR FOR SELECT id FROM kv').message).to.equal('DECLARE CURSOR can only be used in transaction blocks');
+    h.ok('a', 'BEGIN');
+    expect(h.ok('a', 'DECLARE c CURSOR FOR SELECT id FROM kv ORDER BY id').command).to.equal('DECLARE CURSOR');
+    expect(h.rows('a', 'FETCH 3 FROM c')).to.deep.equal([{ id: 1 }, { id: 2 }, { id: 3 }]);
+    expect(h.ok('a', 'MOVE 5 FROM c').rowCount).to.equal(5);
+    expect(h.rows('a', 'FETCH ALL FROM c')).to.deep.equal([{ id: 9 }, { id: 10 }]);
+    expect(h.rows('a', 'FETCH 1 FROM c')).to.deep.equal([]);
+    h.ok('a', 'CLOSE c');
+    expect(h.error('a', 'FETCH 1 FROM c').message).to.equal('cursor "c" does not exist');
+  });
+
   it('keeps a commit invisible to others until it is finished (flushed)', () => {
     const [insert] = parseSql("INSERT INTO kv VALUES (1, 'a', 1)");
     const outcome = h.engine.execute('a', insert!, { params: [], defaultIsolation: 'read committed', now: 0, currentWalLsn: '0/0', inRecovery: false });

@@ -45,8 +45,8 @@ export interface CheckpointDone extends Message {
 }
 
 interface Running {
-  readonly shutdown: boolean;
-  readonly reason: string;
+  shutdown: boolean;
+  reason: string;
   readonly waiters: { replyTo: ActorRef; tag: number }[];
   image?: CheckpointImage;
   checkpointLsn?: number;
@@ -134,7 +134,14 @@ class Checkpointer implements Actor {
     if (this.running !== null) {
       // One at a time; requests that arrive meanwhile share the next checkpoint.
       if (this.queued === null) this.queued = run;
-      else this.queued.waiters.push(...run.waiters);
+      else {
+        this.queued.waiters.push(...run.waiters);
+        // A shutdown request must not dissolve into an ordinary queued checkpoint.
+        if (run.shutdown) {
+          this.queued.shutdown = true;
+          this.queued.reason = run.reason;
+        }
+      }
       return;
     }
     this.running = run;

@@ -91,16 +91,23 @@ export interface ShmemArgs {
 const imagePackr = new Packr({ useRecords: false, moreTypes: false });
 const imageUnpackr = new Unpackr({ useRecords: false, moreTypes: false });
 
-export function encodeImage(image: StateImage): Uint8Array {
-  return new Uint8Array(imagePackr.pack(image));
+/**
+ * A checkpoint image names the WAL position it reflects: recovery replays from there. The
+ * image reaches disk before the control file names the new checkpoint, so after a crash in
+ * between, the image, not the control file, says where replay must begin (replaying from the
+ * older redo point would apply its WAL twice).
+ */
+export function encodeImage(image: StateImage, redoLsn: Lsn): Uint8Array {
+  return new Uint8Array(imagePackr.pack({ redoLsn, state: image }));
 }
 
-export function decodeImage(bytes: Uint8Array): StateImage {
-  return imageUnpackr.unpack(bytes) as StateImage;
+export function decodeImage(bytes: Uint8Array): { readonly redoLsn: Lsn; readonly state: StateImage } {
+  return imageUnpackr.unpack(bytes) as { redoLsn: Lsn; state: StateImage };
 }
 
 type Pending =
   | { readonly kind: 'execute'; readonly msg: Execute }
+  | { readonly kind: 'endSession'; readonly session: string }
   | { readonly kind: 'checkpoint'; readonly replyTo: ActorRef }
   | { readonly kind: 'insert'; readonly msg: InsertRecords };
 
@@ -116,8 +123,8 @@ class Shmem implements Actor {
   private insertEnd: Lsn = 0;
   private lastRecord: Lsn = 0;
   private readonly queue: Pending[] = [];
-  /** An insertion whose LSNs we wait for: nothing else runs until they arrive. */
-  private inserting = false;
+  /** The tag of the insertion whose LSNs we wait for: nothing else runs until they arrive. */
+  private inserting: number | null = null;
   private readonly awaiting = new Map<number, Awaiting>();
   private nextTag = 1;
   /** Statements waiting, by what they wait for (a transaction's end, a session's locks). */
@@ -128,7 +135,7 @@ class Shmem implements Actor {
     switch (msg.type) {
       case 'LoadImage': {
         const image = (msg as LoadImage).image;
-        this.state = image === null ? new DatabaseState() : DatabaseState.fromImage(decodeImage(image));
+        this.state = image === null ? new DatabaseState() : DatabaseState.fromImage(decodeImage(image).state);
         this.engine = new Engine(this.state);
         return;
       }
@@ -166,9 +173,20 @@ class Shmem implements Actor {
         this.queue.push({ kind: 'insert', msg: msg as InsertRecords });
         return this.drain(ctx);
       case 'EndSession': {
-        const records = this.engine.endSession((msg as EndSession).session);
-        if (records.length > 0) this.insert(records, ctx, () => this.wake(ctx));
-        return;
+        // Whatever the session still had queued or parked dies with it (it must not run as
+        // an autocommit statement of nobody's), and its transaction aborts in queue order.
+        const session = (msg as EndSession).session;
+        for (const [key, list] of this.parked) {
+          const kept = list.filter((m) => m.session !== session);
+          if (kept.length === 0) this.parked.delete(key);
+          else this.parked.set(key, kept);
+        }
+        for (let i = this.queue.length - 1; i >= 0; i--) {
+          const item = this.queue[i]!;
+          if (item.kind === 'execute' && item.msg.session === session) this.queue.splice(i, 1);
+        }
+        this.queue.push({ kind: 'endSession', session });
+        return this.drain(ctx);
       }
       case 'WalInserted': {
         const reply = msg as WalInserted;
@@ -183,9 +201,14 @@ class Shmem implements Actor {
 
   /** Runs queued work in order, pausing while an insertion's LSNs are outstanding. */
   private drain(ctx: Context): void {
-    while (!this.inserting && this.queue.length > 0) {
+    while (this.inserting === null && this.queue.length > 0) {
       const next = this.queue.shift()!;
       if (next.kind === 'execute') this.execute(next.msg, ctx);
+      else if (next.kind === 'endSession') {
+        const records = this.engine.endSession(next.session);
+        if (records.length > 0) this.insert(records, ctx, (_, c) => this.wake(c));
+        else this.wake(ctx);
+      }
       else if (next.kind === 'checkpoint') this.checkpoint(next.replyTo, ctx);
       else {
         const m = next.msg;
@@ -243,11 +266,13 @@ class Shmem implements Actor {
   private insert(records: readonly WalRecordInput[], ctx: Context, then: (reply: WalInserted, ctx: Context) => void): void {
     assert(this.walwriter !== null, 'WAL is inserted only once the walwriter runs');
     const tag = this.nextTag++;
-    this.inserting = true;
+    assert(this.inserting === null, 'one insertion at a time');
+    this.inserting = tag;
     this.awaiting.set(tag, {
       kind: 'inserted',
       then: (reply, c) => {
-        this.inserting = false;
+        assert(this.inserting === tag, 'the awaited insertion is the one answered');
+        this.inserting = null;
         assert(reply.endLsn >= this.insertEnd, 'the insert position only advances');
         this.insertEnd = reply.endLsn;
         then(reply, c);
@@ -265,17 +290,20 @@ class Shmem implements Actor {
 
   /** Statements parked behind transactions that have ended run again. */
   private wake(ctx: Context): void {
+    const ready: Execute[] = [];
     for (const [key, list] of [...this.parked]) {
       if (!this.engine.waitOver(key)) continue;
       this.parked.delete(key);
-      for (const msg of list) this.queue.unshift({ kind: 'execute', msg });
+      ready.push(...list);
     }
+    // First come, first served: parked statements run ahead of new work, in arrival order.
+    this.queue.unshift(...ready.map((msg) => ({ kind: 'execute' as const, msg })));
     this.drain(ctx);
   }
 
   private checkpoint(replyTo: ActorRef, ctx: Context): void {
     const redoLsn = this.insertEnd;
-    const image = encodeImage(this.state.image());
+    const image = encodeImage(this.state.image(), redoLsn);
     const running = [...this.engine.procarray.xids()];
     const nextXid = this.state.clog.nextXid;
     const nextOid = this.state.nextOid;

@@ -195,7 +195,7 @@ export class Engine {
   private savepoint(session: string, txn: Transaction, node: Node): Outcome {
     const kind = node['kind'] as string;
     const name = node['savepoint_name'] as string;
-    const verb = kind === 'TRANS_STMT_SAVEPOINT' ? 'SAVEPOINT' : kind === 'TRANS_STMT_RELEASE' ? 'RELEASE' : 'ROLLBACK TO SAVEPOINT';
+    const verb = kind === 'TRANS_STMT_SAVEPOINT' ? 'SAVEPOINT' : kind === 'TRANS_STMT_RELEASE' ? 'RELEASE SAVEPOINT' : 'ROLLBACK TO SAVEPOINT';
     if (!txn.explicit) {
       throw new PgError({ code: SqlState.NoActiveSqlTransaction, message: `${verb} can only be used in transaction blocks` });
     }
@@ -306,13 +306,13 @@ export class Engine {
         return commandOnly('LOCK TABLE');
       }
       case 'CreateStmt':
-        return this.createTable(txn, node, snapshot, own);
+        return this.createTable(txn, node, own);
       case 'DropStmt':
         return this.dropTables(txn, node, snapshot, own);
       case 'VacuumStmt':
         return this.vacuum(txn, node, snapshot, own);
       case 'CreateSeqStmt':
-        return this.createSequence(txn, node, snapshot, own);
+        return this.createSequence(txn, node, own);
       default:
         throw notSupported(stmt.kind.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase());
     }
@@ -344,7 +344,7 @@ export class Engine {
   ): QueryResult {
     const into = node['into'] as Node;
     const name = (into['rel'] as Node)['relname'] as string;
-    if (this.state.catalog.table(name, POSTGRES_DATABASE, snapshot, own, this.state.clog) !== undefined) {
+    if (this.nameTaken(name, own)) {
       throw new PgError({ code: SqlState.DuplicateTable, message: `relation "${name}" already exists` });
     }
     const query = unwrap(node['query'] as Node)[1];
@@ -365,10 +365,29 @@ export class Engine {
     return { command: 'SELECT', rowCount: values.length, columns: [], rows: [] };
   }
 
-  private createTable(txn: Transaction, node: Node, snapshot: Snapshot, own: OwnTransaction): QueryResult {
+  /**
+   * Is a relation name taken? Names are unique across every catalog version that has not
+   * aborted, whatever the snapshot: a name being created or dropped by a running
+   * transaction makes the caller wait for it, as PostgreSQL's unique catalog index does.
+   */
+  private nameTaken(name: string, own: OwnTransaction): boolean {
+    const versions = [...this.state.catalog.tables, ...this.state.catalog.sequences].filter((v) => v.name === name && v.database === POSTGRES_DATABASE);
+    for (const v of versions) {
+      if (this.state.clog.isAborted(v.xmin)) continue;
+      if (!own.xids.has(v.xmin) && this.procarray.has(v.xmin)) throw new RowConflict(v.xmin);
+      if (v.xmax !== InvalidXid && !this.state.clog.isAborted(v.xmax)) {
+        if (own.xids.has(v.xmax) || this.state.clog.isCommitted(v.xmax)) continue;
+        if (this.procarray.has(v.xmax)) throw new RowConflict(v.xmax);
+      }
+      return true;
+    }
+    return false;
+  }
+
+  private createTable(txn: Transaction, node: Node, own: OwnTransaction): QueryResult {
     const relation = node['relation'] as Node;
     const name = relation['relname'] as string;
-    if (this.state.catalog.table(name, POSTGRES_DATABASE, snapshot, own, this.state.clog) !== undefined) {
+    if (this.nameTaken(name, own)) {
       if (node['if_not_exists'] === true) return commandOnly('CREATE TABLE');
       throw new PgError({ code: SqlState.DuplicateTable, message: `relation "${name}" already exists` });
     }
@@ -431,6 +450,7 @@ export class Engine {
         throw new PgError({ code: SqlState.UndefinedTable, message: `table "${name}" does not exist` });
       }
       this.lock(txn.session, txn, def, LockMode.AccessExclusive, false);
+      if (def.xmax !== InvalidXid && !own.xids.has(def.xmax) && this.procarray.has(def.xmax)) throw new RowConflict(def.xmax);
       this.log(rec.dropTable(this.assignXid(txn), { oid: def.oid, cid: txn.commandId }));
     }
     return commandOnly('DROP TABLE');
@@ -468,10 +488,9 @@ export class Engine {
     return commandOnly('VACUUM');
   }
 
-  private createSequence(txn: Transaction, node: Node, snapshot: Snapshot, own: OwnTransaction): QueryResult {
+  private createSequence(txn: Transaction, node: Node, own: OwnTransaction): QueryResult {
     const name = (node['sequence'] as Node)['relname'] as string;
-    if (this.state.catalog.sequence(name, POSTGRES_DATABASE, snapshot, own, this.state.clog) !== undefined
-      || this.state.catalog.table(name, POSTGRES_DATABASE, snapshot, own, this.state.clog) !== undefined) {
+    if (this.nameTaken(name, own)) {
       if (node['if_not_exists'] === true) return commandOnly('CREATE SEQUENCE');
       throw new PgError({ code: SqlState.DuplicateTable, message: `relation "${name}" already exists` });
     }

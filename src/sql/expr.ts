@@ -91,7 +91,20 @@ function operator(op: string, left: Compiled, right: Compiled): Compiled {
     const b = r(row);
     return a === null || b === null ? null : f(numeric(a), numeric(b));
   };
-  const numberType = left.type === 'unknown' ? right.type : left.type;
+  const integral = (t: Compiled['type']) => t === 'int2' || t === 'int4' || t === 'int8';
+  const widest = (): Compiled['type'] => {
+    if (!integral(left.type) && left.type !== 'unknown') return left.type;
+    if (!integral(right.type) && right.type !== 'unknown') return right.type;
+    if (left.type === 'int8' || right.type === 'int8') return 'int8';
+    return left.type === 'unknown' ? right.type : left.type;
+  };
+  const numberType = widest();
+  const checked = (f: (a: number, b: number) => number) => (a: number, b: number): number => {
+    const v = f(a, b);
+    if (numberType === 'int4' && (v > 2147483647 || v < -2147483648)) throw new PgError({ code: SqlState.NumericValueOutOfRange, message: 'integer out of range' });
+    if (numberType === 'int8' && !Number.isSafeInteger(v)) throw new PgError({ code: SqlState.NumericValueOutOfRange, message: 'bigint out of range' });
+    return v;
+  };
   switch (op) {
     case '=': return { eval: cmp((c) => c === 0), type: 'bool', name: '?column?' };
     case '<>': case '!=': return { eval: cmp((c) => c !== 0), type: 'bool', name: '?column?' };
@@ -99,9 +112,9 @@ function operator(op: string, left: Compiled, right: Compiled): Compiled {
     case '<=': return { eval: cmp((c) => c <= 0), type: 'bool', name: '?column?' };
     case '>': return { eval: cmp((c) => c > 0), type: 'bool', name: '?column?' };
     case '>=': return { eval: cmp((c) => c >= 0), type: 'bool', name: '?column?' };
-    case '+': return { eval: arith((a, b) => a + b), type: numberType, name: '?column?' };
-    case '-': return { eval: arith((a, b) => a - b), type: numberType, name: '?column?' };
-    case '*': return { eval: arith((a, b) => a * b), type: numberType, name: '?column?' };
+    case '+': return { eval: arith(checked((a, b) => a + b)), type: numberType, name: '?column?' };
+    case '-': return { eval: arith(checked((a, b) => a - b)), type: numberType, name: '?column?' };
+    case '*': return { eval: arith(checked((a, b) => a * b)), type: numberType, name: '?column?' };
     case '/': return {
       eval: arith((a, b) => {
         if (b === 0) throw new PgError({ code: SqlState.DivisionByZero, message: 'division by zero' });
@@ -110,7 +123,13 @@ function operator(op: string, left: Compiled, right: Compiled): Compiled {
       }),
       type: numberType, name: '?column?',
     };
-    case '%': return { eval: arith((a, b) => a % b), type: numberType, name: '?column?' };
+    case '%': return {
+      eval: arith((a, b) => {
+        if (b === 0) throw new PgError({ code: SqlState.DivisionByZero, message: 'division by zero' });
+        return a % b;
+      }),
+      type: numberType, name: '?column?',
+    };
     case '||': return {
       eval: (row) => {
         const a = l(row);

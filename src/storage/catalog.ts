@@ -111,9 +111,9 @@ export class Catalog {
     this.tables.push(def);
   }
 
-  /** Redo: the table's current version is deleted by `xid` (DROP TABLE). */
-  dropTable(oid: Oid, xid: Xid, cid: number): void {
-    this.tables = this.tables.map((t) => (t.oid === oid && t.xmax === InvalidXid ? { ...t, xmax: xid, cmax: cid } : t));
+  /** Redo: the table's live version is deleted by `xid` (DROP TABLE); an earlier DROP that rolled back does not count. */
+  dropTable(oid: Oid, xid: Xid, cid: number, clog: Clog): void {
+    this.tables = this.tables.map((t) => (t.oid === oid && (t.xmax === InvalidXid || clog.isAborted(t.xmax)) ? { ...t, xmax: xid, cmax: cid } : t));
   }
 
   image(): CatalogImage {

@@ -124,6 +124,13 @@ export class Heap {
     pages.forEach((page, block) => page.forEach((tuple, offset) => {
       if (tuple !== null) heap.put({ block, offset }, tuple);
     }));
+    // Keep every page's slot count, trailing free slots included, so that the next insert
+    // lands where it would have on the primary.
+    pages.forEach((page, block) => {
+      while (heap.pages.length <= block) heap.pages.push([]);
+      const copy = heap.pages[block]!;
+      while (copy.length < page.length) copy.push(null);
+    });
     heap.freeHint = 0;
     return heap;
   }

@@ -77,7 +77,7 @@ const REDO: Readonly<Record<string, Redo>> = {
   [`${Rmgr.Storage}:${StorageInfo.DropTable}`]: (state, record) => {
     const body = record.body as DropTableBody;
     noteXid(state, record);
-    state.catalog.dropTable(body.oid, record.xid, body.cid);
+    state.catalog.dropTable(body.oid, record.xid, body.cid, state.clog);
   },
   [`${Rmgr.Storage}:${StorageInfo.CreateSequence}`]: (state, record) => {
     const { def } = record.body as CreateSequenceBody;

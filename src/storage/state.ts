@@ -69,7 +69,7 @@ export class DatabaseState {
       clog: this.clog.snapshot(),
       nextOid: this.nextOid,
       // The image keeps the logged-ahead value: after a crash the sequence skips, never repeats.
-      sequences: [...this.sequences].map(([oid, q]) => ({ oid, lastValue: Math.max(q.lastValue, q.loggedUpTo ?? q.lastValue), isCalled: q.isCalled })),
+      sequences: [...this.sequences].map(([oid, q]) => ({ oid, lastValue: q.loggedUpTo ?? q.lastValue, isCalled: q.isCalled })),
     };
   }
 

@@ -4,7 +4,7 @@
  * real kills under concurrent committing sessions, inline and in a worker thread.
  */
 import { expect } from 'chai';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster, PgError, type Server, type ServerPlacement } from '../../src/index.js';
@@ -132,6 +132,38 @@ for (const placement of ['inline', 'thread'] as ServerPlacement[]) {
       await primary.start();
       const next = (await primary.query("SELECT nextval('ids') AS v")).rows[0]!['v'] as number;
       expect(next).to.be.greaterThan(last);
+    });
+
+    it('recovers when a crash leaves a new checkpoint image but the old control file', async () => {
+      const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG });
+      await primary.query('CREATE TABLE kv (id int PRIMARY KEY, v text)');
+      await primary.query("INSERT INTO kv VALUES (1, 'before')");
+      await primary.query('CHECKPOINT');
+      const oldControl = readFileSync(join(primary.dataDir, 'global', 'pg_control'));
+      await primary.query("INSERT INTO kv VALUES (2, 'between')");
+      await primary.query('CHECKPOINT');
+      await primary.query("INSERT INTO kv VALUES (3, 'after')");
+      await primary.kill();
+      writeFileSync(join(primary.dataDir, 'global', 'pg_control'), oldControl); // the crash came before the control file
+      await primary.start();
+      expect((await primary.query('SELECT id FROM kv ORDER BY id')).rows).to.deep.equal([{ id: 1 }, { id: 2 }, { id: 3 }]);
+    });
+
+    it('does not run the statements of a session that went away', async () => {
+      const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG });
+      await primary.query('CREATE TABLE acct (id int PRIMARY KEY, bal int)');
+      await primary.query('INSERT INTO acct VALUES (1, 100), (2, 100)');
+      const a = await primary.connect();
+      const b = await primary.connect();
+      await a.query('BEGIN');
+      await a.query('UPDATE acct SET bal = bal + 1 WHERE id = 1');
+      await b.query('BEGIN');
+      await b.query('UPDATE acct SET bal = bal + 50 WHERE id = 2');
+      const blocked = b.query('UPDATE acct SET bal = bal - 50 WHERE id = 1').catch((e: PgError) => e.code);
+      b.close();
+      expect(await blocked).to.equal('08003');
+      await a.query('COMMIT');
+      expect((await primary.query('SELECT id, bal FROM acct ORDER BY id')).rows).to.deep.equal([{ id: 1, bal: 101 }, { id: 2, bal: 100 }]);
     });
 
     it('treats transactions open at a crash as aborted', async () => {

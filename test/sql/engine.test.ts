@@ -293,6 +293,34 @@ describe('SQL engine', () => {
     expect(h.error('a', 'FETCH 1 FROM c').message).to.equal('cursor "c" does not exist');
   });
 
+  it('keeps relation names unique across transactions, and a rolled-back DROP does not count', () => {
+    h.ok('a', 'BEGIN');
+    h.ok('a', 'CREATE TABLE u (id int)');
+    expect(h.run('b', 'CREATE TABLE u (id int)').kind, 'waits for the creator').to.equal('wait');
+    h.ok('a', 'COMMIT');
+    const dup = h.error('b', 'CREATE TABLE u (id int)');
+    expect([dup.code, dup.message]).to.deep.equal(['42P07', 'relation "u" already exists']);
+    h.ok('a', 'BEGIN');
+    h.ok('a', 'DROP TABLE u');
+    h.ok('a', 'ROLLBACK');
+    h.ok('a', 'DROP TABLE u');
+    expect(h.error('a', 'SELECT * FROM u').message).to.equal('relation "u" does not exist');
+  });
+
+  it('computes arithmetic with PostgreSQL\'s types and errors', () => {
+    expect(h.rows('a', 'SELECT 1 / 2.5 AS q, 7 / 2 AS i')).to.deep.equal([{ q: 0.4, i: 3 }]);
+    expect(h.error('a', 'SELECT 5 % 0').message).to.equal('division by zero');
+    expect(h.error('a', 'SELECT 2147483647 + 1').message).to.equal('integer out of range');
+  });
+
+  it('never repeats values of a descending sequence across a checkpoint image', () => {
+    h.ok('a', 'CREATE SEQUENCE down INCREMENT BY -1');
+    expect(h.rows('a', "SELECT nextval('down') AS v")).to.deep.equal([{ v: -1 }]);
+    const image = structuredClone(h.engine.state.image());
+    const saved = image.sequences!.find((q) => q.lastValue < 0)!;
+    expect(saved.lastValue, 'the image keeps the value logged ahead').to.equal(-33);
+  });
+
   it('keeps a commit invisible to others until it is finished (flushed)', () => {
     const [insert] = parseSql("INSERT INTO kv VALUES (1, 'a', 1)");
     const outcome = h.engine.execute('a', insert!, { params: [], defaultIsolation: 'read committed', now: 0, currentWalLsn: '0/0', inRecovery: false });

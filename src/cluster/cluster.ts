@@ -3,7 +3,7 @@
  *
  * A Cluster owns a directory and an actor node. Each server is a supervisor holding one
  * postmaster (restarted through crash recovery if it crashes), placed `inline` in the
- * caller's thread or in its own worker `thread`. Sessions are backends; `query` sends SQL
+ * caller's thread, in its own worker `thread`, or in its own child `process` (over TCP). Sessions are backends; `query` sends SQL
  * and resolves with `{ command, rowCount, columns, rows }` or rejects with a PgError
  * carrying PostgreSQL's SQLSTATE and texts. Each server's log is `<dataDir>/log/postgresql.log`.
  */
@@ -19,7 +19,7 @@ import { supervisor, type Children } from '../runtime/supervisor.js';
 import type { QueryResult } from '../sql/result.js';
 import { DEFAULT_SEGMENT_SIZE } from '../wal/segment.js';
 
-export type ServerPlacement = 'inline' | 'thread';
+export type ServerPlacement = 'inline' | 'thread' | 'process';
 export type SettingInput = string | number | boolean;
 
 export interface ClusterOptions {
@@ -47,6 +47,12 @@ export class Cluster {
   static async create(options: ClusterOptions): Promise<Cluster> {
     const kernel = new Kernel({ id: `cluster-${Math.random().toString(36).slice(2, 8)}` });
     const cluster = new Cluster(options.dir, options.placement ?? 'thread', kernel);
+    kernel.onEvent((event) => {
+      // A server that crashed restarts through recovery; its clients' connections are gone.
+      if (event.kind !== 'crashed' || !event.name.endsWith('/postmaster')) return;
+      cluster.servers.get(event.name.split('/')[0]!)?.dropSessions(
+        new PgError({ code: '08006', severity: 'FATAL', message: 'server closed the connection unexpectedly' }));
+    });
     attachLogFiles(kernel, (event) => {
       // PostgreSQL logs what processes say and how they crash, not every start and stop.
       if (event.kind === 'started' || event.kind === 'restarted' || event.kind === 'stopped') return null;
@@ -123,13 +129,10 @@ export class Server {
   async stop(mode: 'smart' | 'fast' | 'immediate' = 'fast'): Promise<void> {
     const ref = this.supervisorRef;
     if (ref === null) return;
-    this.defaultSession = null;
     // Clients of a server going down hear about it at once, as libpq does.
-    const ending = mode === 'immediate'
+    this.dropSessions(mode === 'immediate'
       ? new PgError({ code: '08006', severity: 'FATAL', message: 'server closed the connection unexpectedly' })
-      : new PgError({ code: '57P01', severity: 'FATAL', message: 'terminating connection due to administrator command' });
-    for (const session of this.sessions) session.terminate(ending);
-    this.sessions.clear();
+      : new PgError({ code: '57P01', severity: 'FATAL', message: 'terminating connection due to administrator command' }));
     const exited = this.cluster.kernel.whenExited(ref);
     this.cluster.kernel.stop(ref, mode === 'immediate' ? KILLED : SHUTDOWN);
     await exited;
@@ -139,6 +142,12 @@ export class Server {
   /** Like a power cut to the server's processes: no shutdown checkpoint; the next start recovers. */
   async kill(): Promise<void> {
     await this.stop('immediate');
+  }
+
+  /** The operating-system process id of a server in the `process` placement (for kill -9). */
+  async pid(): Promise<number | undefined> {
+    const postmaster = await this.postmaster();
+    return this.cluster.kernel.placementOf(postmaster)?.pid;
   }
 
   async connect(options: { settings?: Readonly<Record<string, SettingInput>> } = {}): Promise<Session> {
@@ -152,10 +161,17 @@ export class Server {
     return session;
   }
 
-  /** Runs SQL on the server's default session. */
+  /** Runs SQL on the server's default session (reconnecting if the server restarted). */
   async query(sql: string, params: readonly unknown[] = []): Promise<QueryResult> {
-    this.defaultSession ??= await this.connect();
+    if (this.defaultSession === null || this.defaultSession.ended) this.defaultSession = await this.connect();
     return this.defaultSession.query(sql, params);
+  }
+
+  /** Ends every client session of this server with `error` (a stop, a kill, a crash). */
+  dropSessions(error: PgError): void {
+    for (const session of this.sessions) session.terminate(error);
+    this.sessions.clear();
+    this.defaultSession = null;
   }
 
   private async postmaster(): Promise<ActorRef> {
@@ -170,13 +186,17 @@ export class Server {
 
 export class Session {
   private tag = 0;
-  private ended: PgError | null = null;
+  private endedWith: PgError | null = null;
   private readonly endWaiters = new Set<(error: PgError) => void>();
 
   constructor(private readonly kernel: Kernel, private readonly backend: ActorRef, private readonly onClose: () => void) {}
 
+  get ended(): boolean {
+    return this.endedWith !== null;
+  }
+
   async query(sql: string, params: readonly unknown[] = []): Promise<QueryResult> {
-    if (this.ended !== null) throw this.ended;
+    if (this.endedWith !== null) throw this.endedWith;
     let stopWaiting = (): void => {};
     const ended = new Promise<never>((_, reject) => {
       this.endWaiters.add(reject);
@@ -196,14 +216,14 @@ export class Session {
 
   /** The server went away: queries in flight and later ones fail with `error`. */
   terminate(error: PgError): void {
-    if (this.ended !== null) return;
-    this.ended = error;
+    if (this.endedWith !== null) return;
+    this.endedWith = error;
     for (const reject of this.endWaiters) reject(error);
     this.endWaiters.clear();
   }
 
   close(): void {
-    if (this.ended !== null) return;
+    if (this.endedWith !== null) return;
     this.terminate(new PgError({ code: '08003', message: 'connection does not exist' }));
     this.onClose();
     this.kernel.stop(this.backend);

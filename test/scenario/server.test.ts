@@ -241,3 +241,36 @@ for (const placement of ['inline', 'thread'] as ServerPlacement[]) {
     });
   });
 }
+
+describe('a server in the process placement', function () {
+  this.timeout(60_000);
+
+  it('survives kill -9 of its process with every acknowledged commit', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'walship-process-'));
+    const cluster = await Cluster.create({ dir, placement: 'process' });
+    try {
+      const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG });
+      await primary.query('CREATE TABLE kv (id int PRIMARY KEY, v text)');
+      const acked: number[] = [];
+      for (let i = 0; i < 200; i++) {
+        await primary.query(`INSERT INTO kv VALUES (${i}, 'p')`);
+        acked.push(i);
+      }
+      const pid = await primary.pid();
+      expect(pid).to.be.a('number').and.not.equal(process.pid);
+      process.kill(pid!, 'SIGKILL');
+      // The supervisor sees the process die and restarts the server, which recovers.
+      const deadline = Date.now() + 20_000;
+      let rows: number | null = null;
+      while (rows === null && Date.now() < deadline) {
+        rows = await primary.query('SELECT count(*) FROM kv').then((r) => r.rows[0]!['count'] as number, () => null);
+        if (rows === null) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(rows).to.equal(acked.length);
+      expect(log(primary)).to.contain('database system was not properly shut down; automatic recovery in progress');
+    } finally {
+      await cluster.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

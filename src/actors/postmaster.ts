@@ -12,6 +12,7 @@
  * `immediate` is a kill: no checkpoint, the next start recovers.
  */
 import { PgError, SqlState } from '../errors.js';
+import { reportingFatal } from './fatal.js';
 import { ServerConfig } from '../config/store.js';
 import { defineBehaviour, KILLED, NORMAL, SHUTDOWN, sameRef, type Actor, type ActorRef, type ExitReason, type Exited, type Message } from '../runtime/actor.js';
 import type { Context } from '../runtime/context.js';
@@ -197,7 +198,7 @@ class Postmaster implements Actor {
       return;
     }
     this.config = new ServerConfig(this.args.options);
-    this.config.load(this.confFiles); // a bad entry throws FATAL: the server does not start
+    reportingFatal(ctx, () => this.config!.load(this.confFiles)); // a bad entry is FATAL: the server does not start
     ctx.send(this.shmem!, { type: 'WalEndRequest', replyTo: ctx.self } satisfies WalEndRequest);
   }
 

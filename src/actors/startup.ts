@@ -12,6 +12,7 @@
  * Standby mode (continuous replay) comes with streaming replication.
  */
 import { PgError, SqlState } from '../errors.js';
+import { reportingFatal } from './fatal.js';
 import { defineBehaviour, NORMAL, type Actor, type ActorRef, type Message } from '../runtime/actor.js';
 import type { Context } from '../runtime/context.js';
 import type { FileOp } from '../runtime/fileio.js';
@@ -54,6 +55,10 @@ class Startup implements Actor<IoResult> {
   }
 
   receive(msg: IoResult, ctx: Context): void {
+    reportingFatal(ctx, () => this.handle(msg, ctx));
+  }
+
+  private handle(msg: IoResult, ctx: Context): void {
     if (!msg.ok) throw new PgError({ code: SqlState.InternalError, severity: 'FATAL', message: `could not access the data directory "${this.args.dataDir}": ${msg.error.message}` });
     switch (msg.type) {
       case 'ControlRead':

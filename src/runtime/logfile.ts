@@ -16,7 +16,11 @@ const LEVELS = { debug: 'DEBUG', info: 'LOG', warning: 'WARNING', error: 'ERROR'
 
 export function formatLogLine(event: RuntimeEvent, process: string): string {
   const time = new Date(event.at).toISOString().replace('T', ' ').replace('Z', ' UTC');
-  if (event.kind === 'log') return `${time} [${process}] ${LEVELS[event.level]}:  ${event.text}`;
+  if (event.kind === 'log') {
+    // A detail line ("HINT:  ...") stands on its own, as PostgreSQL prints it after its message.
+    if (/^(HINT|DETAIL|CONTEXT):  /.test(event.text)) return `${time} [${process}] ${event.text}`;
+    return `${time} [${process}] ${LEVELS[event.level]}:  ${event.text}`;
+  }
   if (event.kind === 'crashed') return `${time} [${process}] LOG:  ${process} process exited abnormally: ${event.reason?.kind === 'crash' ? event.reason.message : event.reason?.kind}`;
   return `${time} [${process}] DEBUG:  ${process} process ${event.kind}`;
 }

@@ -166,6 +166,20 @@ for (const placement of ['inline', 'thread'] as ServerPlacement[]) {
       expect((await primary.query('SELECT id, bal FROM acct ORDER BY id')).rows).to.deep.equal([{ id: 1, bal: 101 }, { id: 2, bal: 100 }]);
     });
 
+    it('refuses to recover from WAL of another cluster, with a FATAL that says so', async () => {
+      const a = await cluster.initPrimary('a', { walSegmentSize: SEG });
+      const b = await cluster.initPrimary('b', { walSegmentSize: SEG });
+      await a.query('CREATE TABLE kv (id int)');
+      await b.query('CREATE TABLE kv (id int)');
+      await a.kill();
+      await b.kill();
+      const name = readdirSync(join(a.dataDir, 'pg_wal')).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort()[0]!;
+      writeFileSync(join(a.dataDir, 'pg_wal', name), readFileSync(join(b.dataDir, 'pg_wal', name)));
+      const failure = await a.start().then(() => 'started', (err: Error) => err.message);
+      expect(failure).to.match(/^server "a" failed to start: .*WAL file is from different database system: WAL file database system identifier is \d+, pg_control database system identifier is \d+/);
+      expect(log(a)).to.match(/FATAL: {2}WAL file is from different database system/);
+    });
+
     it('treats transactions open at a crash as aborted', async () => {
       const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG });
       await primary.query('CREATE TABLE kv (id int PRIMARY KEY, v text)');

@@ -29,6 +29,8 @@ export interface ScalarFunctions {
 
 export interface ExprContext {
   readonly table: TableDef | null;
+  /** INSERT ... ON CONFLICT DO UPDATE: rows carry the proposed row after the existing one, and `excluded.x` reads it. */
+  readonly excludedOffset?: number;
   readonly params: readonly Datum[];
   readonly functions: ScalarFunctions;
 }
@@ -161,8 +163,10 @@ export function compileExpr(node: Node, ctx: ExprContext): Compiled {
       if (last[0] === 'A_Star') throw notSupported('* in an expression');
       const name = (last[1]['sval'] as string) ?? '';
       if (ctx.table === null) throw new PgError({ code: SqlState.UndefinedColumn, message: `column "${name}" does not exist` });
-      const index = columnIndex(ctx.table, name);
-      return { eval: (row) => row[index] ?? null, type: ctx.table.columns[index]!.type, name };
+      const qualifier = fields.length > 1 ? (fields[0]![1]['sval'] as string | undefined) : undefined;
+      const offset = qualifier === 'excluded' && ctx.excludedOffset !== undefined ? ctx.excludedOffset : 0;
+      const index = columnIndex(ctx.table, name) + offset;
+      return { eval: (row) => row[index] ?? null, type: ctx.table.columns[index - offset]!.type, name };
     }
     case 'A_Expr': {
       const op = ((body['name'] as Node[])?.map((n) => unwrap(n)[1]['sval']).at(-1) as string) ?? '';

@@ -49,21 +49,24 @@ function running(ctx: DmlContext, xid: Xid): boolean {
   return xid !== InvalidXid && !ctx.own.xids.has(xid) && ctx.procarray.has(xid);
 }
 
-/** Is `key` taken by a live version other than `except`? Throws RowConflict if that depends on a running transaction. */
-function checkKey(ctx: DmlContext, values: readonly Datum[], except: Ctid | null, pending: Set<string>): void {
-  const def = ctx.table;
-  if (def.primaryKey === null) return;
-  const index = ctx.state.primaryKey(def.oid)!;
-  const key = indexKey(values, def.primaryKey);
-  const duplicate = (): PgError => new PgError({
+function duplicateKey(def: TableDef, values: readonly Datum[]): PgError {
+  return new PgError({
     code: SqlState.UniqueViolation,
     message: `duplicate key value violates unique constraint "${def.primaryKeyName}"`,
     detail: `Key (${def.primaryKey!.map((i) => def.columns[i]!.name).join(', ')})=(${def.primaryKey!.map((i) => String(values[i])).join(', ')}) already exists.`,
   });
-  if (pending.has(key)) throw duplicate();
-  pending.add(key);
+}
+
+/**
+ * The live version holding `values`' key, other than `except`, if any. Throws RowConflict
+ * when that depends on a transaction still running.
+ */
+function conflictingVersion(ctx: DmlContext, values: readonly Datum[], except: Ctid | null): Ctid | null {
+  const def = ctx.table;
+  if (def.primaryKey === null) return null;
+  const index = ctx.state.primaryKey(def.oid)!;
   const heap = ctx.state.heap(def.oid);
-  for (const ctid of index.lookup(key)) {
+  for (const ctid of index.lookup(indexKey(values, def.primaryKey))) {
     if (except !== null && ctid.block === except.block && ctid.offset === except.offset) continue;
     const tuple = heap.get(ctid);
     if (tuple === null || ctx.state.clog.isAborted(tuple.xmin)) continue;
@@ -73,8 +76,19 @@ function checkKey(ctx: DmlContext, values: readonly Datum[], except: Ctid | null
       if (ctx.own.xids.has(tuple.xmax) || ctx.state.clog.isCommitted(tuple.xmax)) continue;
       if (running(ctx, tuple.xmax)) throw new RowConflict(tuple.xmax);
     }
-    throw duplicate();
+    return ctid;
   }
+  return null;
+}
+
+/** Fails on a key already taken (by a live version, or earlier in this statement). */
+function checkKey(ctx: DmlContext, values: readonly Datum[], except: Ctid | null, pending: Set<string>): void {
+  const def = ctx.table;
+  if (def.primaryKey === null) return;
+  const key = indexKey(values, def.primaryKey);
+  if (pending.has(key)) throw duplicateKey(def, values);
+  pending.add(key);
+  if (conflictingVersion(ctx, values, except) !== null) throw duplicateKey(def, values);
 }
 
 function checkNotNull(ctx: DmlContext, values: readonly Datum[]): void {
@@ -111,10 +125,9 @@ function returning(node: Node, ctx: DmlContext, rows: readonly (readonly Datum[]
 
 export function executeInsert(node: Node, ctx: DmlContext): QueryResult {
   const def = ctx.table;
-  const select = node['selectStmt'] as Node | undefined;
-  const query = select?.['SelectStmt'] as Node | undefined;
-  const lists = query?.['valuesLists'] as Node[] | undefined;
-  if (query === undefined) throw new PgError({ code: SqlState.FeatureNotSupported, message: 'INSERT ... DEFAULT VALUES is not supported by walship yet' });
+  if ((node['selectStmt'] as Node | undefined)?.['SelectStmt'] === undefined) {
+    throw new PgError({ code: SqlState.FeatureNotSupported, message: 'INSERT ... DEFAULT VALUES is not supported by walship yet' });
+  }
   const targetColumns = ((node['cols'] as Node[] | undefined) ?? []).map((c) => {
     const name = unwrap(c)[1]['name'] as string;
     const index = def.columns.findIndex((col) => col.name === name);
@@ -123,40 +136,16 @@ export function executeInsert(node: Node, ctx: DmlContext): QueryResult {
   });
   const positions = targetColumns.length > 0 ? targetColumns : def.columns.map((_, i) => i);
   const onConflict = node['onConflictClause'] as Node | undefined;
-  if (onConflict !== undefined && onConflict['action'] !== 'ONCONFLICT_NOTHING') {
-    throw new PgError({ code: SqlState.FeatureNotSupported, message: 'ON CONFLICT DO UPDATE is not supported by walship yet' });
-  }
-  const rows: Datum[][] = [];
-  const fromSelect = lists === undefined ? ctx.select(query) : null;
-  const itemLists: (readonly Datum[] | Node[])[] = fromSelect !== null ? [...fromSelect.values] : lists!.map((l) => (unwrap(l)[1]['items'] as Node[]) ?? []);
-  for (const listOrRow of itemLists) {
-    if (listOrRow.length > positions.length) throw new PgError({ code: SqlState.SyntaxError, message: 'INSERT has more expressions than target columns' });
-    const values: Datum[] = def.columns.map((c) => (c.default?.kind === 'const' ? c.default.value : null));
-    listOrRow.forEach((item, i) => {
-      const column = def.columns[positions[i]!]!;
-      if (fromSelect !== null) {
-        values[positions[i]!] = coerce(item as Datum, column.type);
-        return;
-      }
-      if (unwrap(item as Node)[0] === 'SetToDefault') return;
-      values[positions[i]!] = coerce(compileExpr(item as Node, ctx.expr).eval([]), column.type);
-    });
-    def.columns.forEach((c, i) => { values[i] = coerce(values[i] ?? null, c.type); });
-    checkNotNull(ctx, values);
-    rows.push(values);
-  }
+  if (onConflict?.['action'] === 'ONCONFLICT_UPDATE') return upsert(node, onConflict, ctx, positions);
   const pending = new Set<string>();
   const inserted: Datum[][] = [];
-  for (const values of rows) {
-    if (onConflict !== undefined) {
-      try {
-        checkKey(ctx, values, null, pending);
-      } catch (err) {
-        if (err instanceof PgError && err.code === SqlState.UniqueViolation) continue;
-        throw err;
-      }
-    } else {
+  for (const values of proposedRows(node, ctx, positions)) {
+    try {
       checkKey(ctx, values, null, pending);
+    } catch (err) {
+      // ON CONFLICT DO NOTHING: a taken key skips the row.
+      if (onConflict !== undefined && err instanceof PgError && err.code === SqlState.UniqueViolation) continue;
+      throw err;
     }
     inserted.push(values);
   }
@@ -164,6 +153,87 @@ export function executeInsert(node: Node, ctx: DmlContext): QueryResult {
   for (const values of inserted) ctx.log(rec.heapInsert(ctx.xid(), { rel: def.oid, ctid: heap.freeSlot(), cid: ctx.commandId, values }));
   const ret = returning(node, ctx, inserted);
   return { command: 'INSERT', rowCount: inserted.length, ...ret };
+}
+
+/** The proposed rows of an INSERT's VALUES or SELECT, defaults filled in and checked. */
+function proposedRows(node: Node, ctx: DmlContext, positions: readonly number[]): Datum[][] {
+  const def = ctx.table;
+  const query = (node['selectStmt'] as Node)['SelectStmt'] as Node;
+  const lists = query['valuesLists'] as Node[] | undefined;
+  const fromSelect = lists === undefined ? ctx.select(query) : null;
+  const itemLists: (readonly Datum[] | Node[])[] = fromSelect !== null ? [...fromSelect.values] : lists!.map((l) => (unwrap(l)[1]['items'] as Node[]) ?? []);
+  return itemLists.map((listOrRow) => {
+    if (listOrRow.length > positions.length) throw new PgError({ code: SqlState.SyntaxError, message: 'INSERT has more expressions than target columns' });
+    const values: Datum[] = def.columns.map((c) => (c.default?.kind === 'const' ? c.default.value : null));
+    listOrRow.forEach((item, i) => {
+      const column = def.columns[positions[i]!]!;
+      if (fromSelect !== null) values[positions[i]!] = coerce(item as Datum, column.type);
+      else if (unwrap(item as Node)[0] !== 'SetToDefault') values[positions[i]!] = coerce(compileExpr(item as Node, ctx.expr).eval([]), column.type);
+    });
+    def.columns.forEach((c, i) => { values[i] = coerce(values[i] ?? null, c.type); });
+    checkNotNull(ctx, values);
+    return values;
+  });
+}
+
+/**
+ * INSERT ... ON CONFLICT DO UPDATE: each proposed row is inserted, or, if its key is taken
+ * by a live row, that row is updated with SET (where `excluded.x` is the proposed value and
+ * an optional WHERE may skip it). Under REPEATABLE READ the row must be one the snapshot
+ * sees, else it is a serialization failure, as in PostgreSQL.
+ */
+function upsert(node: Node, onConflict: Node, ctx: DmlContext, positions: readonly number[]): QueryResult {
+  const def = ctx.table;
+  if (def.primaryKey === null) {
+    throw new PgError({ code: '42P10', message: 'there is no unique or exclusion constraint matching the ON CONFLICT specification' });
+  }
+  const width = def.columns.length;
+  const both: ExprContext = { ...ctx.expr, excludedOffset: width };
+  const sets = ((onConflict['targetList'] as Node[]) ?? []).map((t) => {
+    const res = unwrap(t)[1];
+    const name = res['name'] as string;
+    const index = def.columns.findIndex((c) => c.name === name);
+    if (index < 0) throw new PgError({ code: SqlState.UndefinedColumn, message: `column "${name}" of relation "${def.name}" does not exist` });
+    return { index, value: compileExpr(res['val'] as Node, both) };
+  });
+  const when = predicate(onConflict['whereClause'] as Node | undefined, both);
+  const plan: ({ kind: 'insert'; values: Datum[] } | { kind: 'update'; ctid: Ctid; values: Datum[] })[] = [];
+  const seen = new Set<string>();
+  for (const proposed of proposedRows(node, ctx, positions)) {
+    const key = indexKey(proposed, def.primaryKey);
+    if (seen.has(key)) {
+      throw new PgError({
+        code: '21000', message: 'ON CONFLICT DO UPDATE command cannot affect row a second time',
+        hint: 'Ensure that no rows proposed for insertion within the same command have duplicate constrained values.',
+      });
+    }
+    seen.add(key);
+    const ctid = conflictingVersion(ctx, proposed, null);
+    if (ctid === null) {
+      plan.push({ kind: 'insert', values: proposed });
+      continue;
+    }
+    const existing = ctx.state.heap(def.oid).get(ctid)!;
+    if (ctx.isolation !== 'read committed' && !isVisible(existing, ctx.snapshot, ctx.own, ctx.state.clog)) {
+      throw new PgError({ code: SqlState.SerializationFailure, message: 'could not serialize access due to concurrent update' });
+    }
+    const row = [...existing.values, ...proposed];
+    if (!when(row)) continue;
+    const values = [...existing.values];
+    for (const set of sets) values[set.index] = coerce(set.value.eval(row), def.columns[set.index]!.type);
+    checkNotNull(ctx, values);
+    if (indexKey(values, def.primaryKey) !== key) checkKey(ctx, values, ctid, new Set());
+    plan.push({ kind: 'update', ctid, values });
+  }
+  const heap = ctx.state.heap(def.oid);
+  const touched: Datum[][] = [];
+  for (const step of plan) {
+    if (step.kind === 'insert') ctx.log(rec.heapInsert(ctx.xid(), { rel: def.oid, ctid: heap.freeSlot(), cid: ctx.commandId, values: step.values }));
+    else ctx.log(rec.heapUpdate(ctx.xid(), { rel: def.oid, old: step.ctid, ctid: heap.freeSlot(), cid: ctx.commandId, values: step.values }));
+    touched.push(step.values);
+  }
+  const ret = returning(node, ctx, touched);
+  return { command: 'INSERT', rowCount: touched.length, ...ret };
 }
 
 /** The versions a statement targets, checked for concurrent changes before anything is done. */

@@ -321,6 +321,23 @@ describe('SQL engine', () => {
     expect(saved.lastValue, 'the image keeps the value logged ahead').to.equal(-33);
   });
 
+  it('upserts with ON CONFLICT DO UPDATE, reading the proposed row as excluded', () => {
+    h.ok('a', "INSERT INTO kv VALUES (1, 'a', 1), (2, 'b', 2)");
+    const up = h.ok('a', "INSERT INTO kv VALUES (1, 'new', 10), (3, 'c', 3) ON CONFLICT (id) DO UPDATE SET v = excluded.v, n = kv.n + excluded.n RETURNING id, v, n");
+    expect(up.rowCount).to.equal(2);
+    expect(up.rows).to.deep.equal([{ id: 1, v: 'new', n: 11 }, { id: 3, v: 'c', n: 3 }]);
+    expect(h.ok('a', "INSERT INTO kv VALUES (2, 'skip', 0) ON CONFLICT (id) DO UPDATE SET v = excluded.v WHERE kv.n > 100").rowCount).to.equal(0);
+    expect(h.rows('a', 'SELECT id, v, n FROM kv ORDER BY id')).to.deep.equal([{ id: 1, v: 'new', n: 11 }, { id: 2, v: 'b', n: 2 }, { id: 3, v: 'c', n: 3 }]);
+    const twice = h.error('a', "INSERT INTO kv VALUES (5, 'x', 0), (5, 'y', 0) ON CONFLICT (id) DO UPDATE SET v = excluded.v");
+    expect([twice.code, twice.message]).to.deep.equal(['21000', 'ON CONFLICT DO UPDATE command cannot affect row a second time']);
+    h.ok('b', 'BEGIN');
+    h.ok('b', "UPDATE kv SET v = 'held' WHERE id = 2");
+    expect(h.run('a', "INSERT INTO kv VALUES (2, 'upsert', 0) ON CONFLICT (id) DO UPDATE SET v = excluded.v").kind).to.equal('wait');
+    h.ok('b', 'COMMIT');
+    h.ok('a', "INSERT INTO kv VALUES (2, 'upsert', 0) ON CONFLICT (id) DO UPDATE SET v = excluded.v");
+    expect(h.rows('c', 'SELECT v FROM kv WHERE id = 2')).to.deep.equal([{ v: 'upsert' }]);
+  });
+
   it('keeps a commit invisible to others until it is finished (flushed)', () => {
     const [insert] = parseSql("INSERT INTO kv VALUES (1, 'a', 1)");
     const outcome = h.engine.execute('a', insert!, { params: [], defaultIsolation: 'read committed', now: 0, currentWalLsn: '0/0', inRecovery: false });

@@ -392,6 +392,7 @@ export class Engine {
       throw new PgError({ code: SqlState.DuplicateTable, message: `relation "${name}" already exists` });
     }
     const columns: ColumnDef[] = [];
+    const serials: string[] = [];
     let primaryKey: number[] | null = null;
     for (const element of (node['tableElts'] as Node[] | undefined) ?? []) {
       const [kind, body] = unwrap(element);
@@ -408,7 +409,8 @@ export class Engine {
       const colname = body['colname'] as string;
       if (columns.some((c) => c.name === colname)) throw new PgError({ code: SqlState.DuplicateColumn, message: `column "${colname}" specified more than once` });
       const typeNames = ((body['typeName'] as Node)['names'] as Node[]).map((n) => unwrap(n)[1]['sval'] as string);
-      const type = typeFromName(typeNames.at(-1)!);
+      const typeName = typeNames.at(-1)!;
+      const type = typeFromName(typeName);
       if (type === null) throw new PgError({ code: SqlState.UndefinedObject, message: `type "${typeNames.at(-1)}" does not exist` });
       let notNull = false;
       let defaultValue: ColumnDef['default'] = null;
@@ -427,6 +429,12 @@ export class Engine {
           default: throw notSupported(`column constraint ${String(constraint['contype'])}`);
         }
       }
+      if (['serial', 'serial4', 'bigserial', 'serial8'].includes(typeName)) {
+        // serial: an owned sequence, named as PostgreSQL names it, feeds the default.
+        serials.push(colname);
+        notNull = true;
+        defaultValue = { kind: 'nextval', sequence: `${name}_${colname}_seq` };
+      }
       columns.push({ name: colname, type, notNull, default: defaultValue });
     }
     if (primaryKey !== null) for (const i of primaryKey) columns[i] = { ...columns[i]!, notNull: true };
@@ -436,6 +444,13 @@ export class Engine {
       primaryKey, primaryKeyName: primaryKey === null ? null : `${name}_pkey`, xmin: xid, cmin: txn.commandId, xmax: InvalidXid, cmax: 0,
     };
     this.log(rec.createTable(xid, { def }));
+    for (const column of serials) {
+      const seq = `${name}_${column}_seq`;
+      if (this.nameTaken(seq, own)) throw new PgError({ code: SqlState.DuplicateTable, message: `relation "${seq}" already exists` });
+      this.log(rec.createSequence(xid, {
+        def: { oid: this.state.assignOid(), name: seq, database: POSTGRES_DATABASE, increment: 1, minValue: 1, maxValue: Number.MAX_SAFE_INTEGER, start: 1, xmin: xid, cmin: txn.commandId, xmax: InvalidXid, cmax: 0 },
+      }));
+    }
     return commandOnly('CREATE TABLE');
   }
 

@@ -162,14 +162,20 @@ function proposedRows(node: Node, ctx: DmlContext, positions: readonly number[])
   const lists = query['valuesLists'] as Node[] | undefined;
   const fromSelect = lists === undefined ? ctx.select(query) : null;
   const itemLists: (readonly Datum[] | Node[])[] = fromSelect !== null ? [...fromSelect.values] : lists!.map((l) => (unwrap(l)[1]['items'] as Node[]) ?? []);
+  const defaultOf = (i: number): Datum => {
+    const d = def.columns[i]!.default;
+    if (d === null) return null;
+    return d.kind === 'const' ? d.value : ctx.expr.functions.nextval(d.sequence);
+  };
   return itemLists.map((listOrRow) => {
     if (listOrRow.length > positions.length) throw new PgError({ code: SqlState.SyntaxError, message: 'INSERT has more expressions than target columns' });
-    const values: Datum[] = def.columns.map((c) => (c.default?.kind === 'const' ? c.default.value : null));
+    const given = new Map<number, Datum>();
     listOrRow.forEach((item, i) => {
       const column = def.columns[positions[i]!]!;
-      if (fromSelect !== null) values[positions[i]!] = coerce(item as Datum, column.type);
-      else if (unwrap(item as Node)[0] !== 'SetToDefault') values[positions[i]!] = coerce(compileExpr(item as Node, ctx.expr).eval([]), column.type);
+      if (fromSelect !== null) given.set(positions[i]!, coerce(item as Datum, column.type));
+      else if (unwrap(item as Node)[0] !== 'SetToDefault') given.set(positions[i]!, coerce(compileExpr(item as Node, ctx.expr).eval([]), column.type));
     });
+    const values: Datum[] = def.columns.map((_, i) => (given.has(i) ? given.get(i)! : defaultOf(i)));
     def.columns.forEach((c, i) => { values[i] = coerce(values[i] ?? null, c.type); });
     checkNotNull(ctx, values);
     return values;

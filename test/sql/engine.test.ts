@@ -338,6 +338,13 @@ describe('SQL engine', () => {
     expect(h.rows('c', 'SELECT v FROM kv WHERE id = 2')).to.deep.equal([{ v: 'upsert' }]);
   });
 
+  it('fills serial columns from their own sequence', () => {
+    h.ok('a', 'CREATE TABLE items (id serial PRIMARY KEY, name text)');
+    expect(h.rows('a', "INSERT INTO items (name) VALUES ('a'), ('b') RETURNING id")).to.deep.equal([{ id: 1 }, { id: 2 }]);
+    expect(h.rows('a', "INSERT INTO items VALUES (DEFAULT, 'c') RETURNING id")).to.deep.equal([{ id: 3 }]);
+    expect(h.rows('a', "SELECT currval('items_id_seq') AS c")).to.deep.equal([{ c: 3 }]);
+  });
+
   it('keeps a commit invisible to others until it is finished (flushed)', () => {
     const [insert] = parseSql("INSERT INTO kv VALUES (1, 'a', 1)");
     const outcome = h.engine.execute('a', insert!, { params: [], defaultIsolation: 'read committed', now: 0, currentWalLsn: '0/0', inRecovery: false });

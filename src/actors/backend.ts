@@ -29,6 +29,7 @@ export interface BackendArgs {
   readonly serverOptions: Readonly<Record<string, string>>;
   /** Settings the client connected with (PGOPTIONS-style). */
   readonly sessionSettings: Readonly<Record<string, string>>;
+  readonly database: string;
 }
 
 export interface Query extends Message {
@@ -175,6 +176,7 @@ class Backend implements Actor {
         type: 'Execute', session: this.args.session, statement: stmt, params: run.query.params,
         synchronousCommit: this.settings.get('synchronous_commit') as string,
         isolation: this.settings.get('default_transaction_isolation') as Isolation,
+        database: this.args.database,
         replyTo: ctx.self, tag: this.tag,
       } satisfies Execute);
       return;

@@ -41,6 +41,7 @@ export interface PostmasterArgs {
 export interface Connect extends Message {
   readonly type: 'Connect';
   readonly settings: Readonly<Record<string, string>>;
+  readonly database?: string;
   readonly replyTo: ActorRef;
 }
 
@@ -236,7 +237,7 @@ class Postmaster implements Actor {
     try {
       backend = ctx.spawn({
         name: this.role('backend'), behaviour: BACKEND,
-        args: { session, shmem: this.shmem!, checkpointer: this.checkpointer!, confFiles: this.confFiles, serverOptions: this.args.options, sessionSettings: msg.settings },
+        args: { session, shmem: this.shmem!, checkpointer: this.checkpointer!, confFiles: this.confFiles, serverOptions: this.args.options, sessionSettings: msg.settings, database: msg.database ?? 'postgres' },
       });
     } catch (err) {
       const error = err instanceof PgError ? { code: err.code, message: err.message } : { code: SqlState.InternalError, message: String(err) };

@@ -42,6 +42,7 @@ export interface Execute extends Message {
   readonly params: readonly unknown[];
   readonly synchronousCommit: string;
   readonly isolation: Isolation;
+  readonly database: string;
   readonly replyTo: ActorRef;
   readonly tag: number;
 }
@@ -223,7 +224,7 @@ class Shmem implements Actor {
   private execute(msg: Execute, ctx: Context): void {
     const options: ExecuteOptions = {
       params: msg.params as ExecuteOptions['params'], defaultIsolation: msg.isolation, now: ctx.now(),
-      currentWalLsn: formatLsn(this.insertEnd), inRecovery: false,
+      currentWalLsn: formatLsn(this.insertEnd), inRecovery: false, database: msg.database,
     };
     const outcome = this.engine.execute(msg.session, msg.statement, options);
     if (outcome.kind === 'wait') {

@@ -150,10 +150,10 @@ export class Server {
     return this.cluster.kernel.placementOf(postmaster)?.pid;
   }
 
-  async connect(options: { settings?: Readonly<Record<string, SettingInput>> } = {}): Promise<Session> {
+  async connect(options: { database?: string; settings?: Readonly<Record<string, SettingInput>> } = {}): Promise<Session> {
     const postmaster = await this.postmaster();
     const reply = await this.cluster.kernel.ask<Connected>(postmaster, (replyTo) => ({
-      type: 'Connect', settings: settingsText(options.settings), replyTo,
+      type: 'Connect', settings: settingsText(options.settings), database: options.database ?? 'postgres', replyTo,
     } satisfies Connect), REPLY_TIMEOUT_MS);
     if (!reply.ok) throw new PgError({ code: reply.error.code, severity: 'FATAL', message: reply.error.message });
     const session = new Session(this.cluster.kernel, reply.backend, () => this.sessions.delete(session));

@@ -13,7 +13,7 @@
  * `finishCommit`, after the flush synchronous_commit asks for.
  */
 import { PgError, SqlState } from '../errors.js';
-import { DEFAULT_TABLESPACE, POSTGRES_DATABASE, type ColumnDef, type SequenceDef, type TableDef } from '../storage/catalog.js';
+import { DEFAULT_TABLESPACE, POSTGRES_DATABASE, type ColumnDef, type Oid, type SequenceDef, type TableDef } from '../storage/catalog.js';
 import { InvalidXid, type Xid } from '../storage/clog.js';
 import type { Ctid, Datum } from '../storage/heap.js';
 import * as rec from '../storage/records.js';
@@ -36,6 +36,8 @@ export interface ExecuteOptions {
   readonly now: number;
   readonly currentWalLsn: string;
   readonly inRecovery: boolean;
+  /** The database the session is connected to. */
+  readonly database?: string;
 }
 
 export type Outcome =
@@ -67,6 +69,8 @@ export class Engine {
   private readonly currvals = new Map<string, Map<number, number>>();
   /** Commits waiting for their flush: their subtransaction xids and their session (whose locks they hold). */
   private readonly committing = new Map<Xid, { subxids: Xid[]; session: string }>();
+  /** The database of the statement being executed (statements run one at a time). */
+  private db: Oid = POSTGRES_DATABASE;
   /** Which session each running xid belongs to (deadlock detection). */
   private readonly xidOwner = new Map<Xid, string>();
   /** session -> the session it waits for. */
@@ -229,6 +233,11 @@ export class Engine {
   private statement(session: string, txn: Transaction, stmt: ParsedStatement, options: ExecuteOptions): QueryResult {
     const snapshot = this.snapshotFor(txn);
     const own: OwnTransaction = { xids: new Set(liveXids(txn)), commandId: txn.commandId };
+    const database = this.state.catalog.database(options.database ?? 'postgres', snapshot, own, this.state.clog);
+    if (database === undefined) {
+      throw new PgError({ code: '3D000', severity: 'FATAL', message: `database "${options.database}" does not exist` });
+    }
+    this.db = database.oid;
     const functions: ScalarFunctions = {
       ...this.sequenceFunctions(session, snapshot, own),
       now: () => txn.startedAt,
@@ -238,7 +247,7 @@ export class Engine {
     };
     const lookup = (relation: Node, mode: number = LockMode.AccessShare): TableDef => {
       const name = relation['relname'] as string;
-      const def = this.state.catalog.table(name, POSTGRES_DATABASE, snapshot, own, this.state.clog);
+      const def = this.state.catalog.table(name, this.db, snapshot, own, this.state.clog);
       if (def === undefined) throw new PgError({ code: SqlState.UndefinedTable, message: `relation "${name}" does not exist` });
       this.lock(session, txn, def, mode, false);
       return def;
@@ -299,7 +308,7 @@ export class Engine {
         const mode = (node['mode'] as number | undefined) ?? LockMode.AccessExclusive;
         for (const relation of (node['relations'] as Node[]) ?? []) {
           const body = unwrap(relation)[1];
-          const def = this.state.catalog.table(body['relname'] as string, POSTGRES_DATABASE, snapshot, own, this.state.clog);
+          const def = this.state.catalog.table(body['relname'] as string, this.db, snapshot, own, this.state.clog);
           if (def === undefined) throw new PgError({ code: SqlState.UndefinedTable, message: `relation "${String(body['relname'])}" does not exist` });
           this.lock(session, txn, def, mode, node['nowait'] === true);
         }
@@ -313,6 +322,11 @@ export class Engine {
         return this.vacuum(txn, node, snapshot, own);
       case 'CreateSeqStmt':
         return this.createSequence(txn, node, own);
+      case 'CreatedbStmt':
+      case 'DropdbStmt':
+      case 'CreateTableSpaceStmt':
+      case 'DropTableSpaceStmt':
+        return this.databaseOrTablespace(txn, stmt.kind, node, snapshot, own);
       default:
         throw notSupported(stmt.kind.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase());
     }
@@ -353,7 +367,7 @@ export class Engine {
     const names = ((into['colNames'] as Node[] | undefined) ?? []).map((n) => unwrap(n)[1]['sval'] as string);
     const xid = this.assignXid(txn);
     const def: TableDef = {
-      oid: this.state.assignOid(), name, database: POSTGRES_DATABASE, tablespace: DEFAULT_TABLESPACE,
+      oid: this.state.assignOid(), name, database: this.db, tablespace: DEFAULT_TABLESPACE,
       columns: columns.map((c, i) => ({ name: names[i] ?? c.name, type: c.type === 'unknown' ? 'text' : c.type, notNull: false, default: null })),
       primaryKey: null, primaryKeyName: null, xmin: xid, cmin: txn.commandId, xmax: InvalidXid, cmax: 0,
     };
@@ -371,7 +385,7 @@ export class Engine {
    * transaction makes the caller wait for it, as PostgreSQL's unique catalog index does.
    */
   private nameTaken(name: string, own: OwnTransaction): boolean {
-    const versions = [...this.state.catalog.tables, ...this.state.catalog.sequences].filter((v) => v.name === name && v.database === POSTGRES_DATABASE);
+    const versions = [...this.state.catalog.tables, ...this.state.catalog.sequences].filter((v) => v.name === name && v.database === this.db);
     for (const v of versions) {
       if (this.state.clog.isAborted(v.xmin)) continue;
       if (!own.xids.has(v.xmin) && this.procarray.has(v.xmin)) throw new RowConflict(v.xmin);
@@ -438,9 +452,15 @@ export class Engine {
       columns.push({ name: colname, type, notNull, default: defaultValue });
     }
     if (primaryKey !== null) for (const i of primaryKey) columns[i] = { ...columns[i]!, notNull: true };
+    let tablespace = DEFAULT_TABLESPACE;
+    if (node['tablespacename'] !== undefined) {
+      const ts = this.state.catalog.tablespace(node['tablespacename'] as string, takeSnapshot(this.procarray.xids(), this.state.clog.nextXid), own, this.state.clog);
+      if (ts === undefined) throw new PgError({ code: SqlState.UndefinedObject, message: `tablespace "${String(node['tablespacename'])}" does not exist` });
+      tablespace = ts.oid;
+    }
     const xid = this.assignXid(txn);
     const def: TableDef = {
-      oid: this.state.assignOid(), name, database: POSTGRES_DATABASE, tablespace: DEFAULT_TABLESPACE, columns,
+      oid: this.state.assignOid(), name, database: this.db, tablespace, columns,
       primaryKey, primaryKeyName: primaryKey === null ? null : `${name}_pkey`, xmin: xid, cmin: txn.commandId, xmax: InvalidXid, cmax: 0,
     };
     this.log(rec.createTable(xid, { def }));
@@ -448,7 +468,7 @@ export class Engine {
       const seq = `${name}_${column}_seq`;
       if (this.nameTaken(seq, own)) throw new PgError({ code: SqlState.DuplicateTable, message: `relation "${seq}" already exists` });
       this.log(rec.createSequence(xid, {
-        def: { oid: this.state.assignOid(), name: seq, database: POSTGRES_DATABASE, increment: 1, minValue: 1, maxValue: Number.MAX_SAFE_INTEGER, start: 1, xmin: xid, cmin: txn.commandId, xmax: InvalidXid, cmax: 0 },
+        def: { oid: this.state.assignOid(), name: seq, database: this.db, increment: 1, minValue: 1, maxValue: Number.MAX_SAFE_INTEGER, start: 1, xmin: xid, cmin: txn.commandId, xmax: InvalidXid, cmax: 0 },
       }));
     }
     return commandOnly('CREATE TABLE');
@@ -459,7 +479,7 @@ export class Engine {
     for (const object of (node['objects'] as Node[]) ?? []) {
       const names = ((unwrap(object)[1]['items'] as Node[]) ?? []).map((n) => unwrap(n)[1]['sval'] as string);
       const name = names.at(-1)!;
-      const def = this.state.catalog.table(name, POSTGRES_DATABASE, snapshot, own, this.state.clog);
+      const def = this.state.catalog.table(name, this.db, snapshot, own, this.state.clog);
       if (def === undefined) {
         if (node['missing_ok'] === true) continue;
         throw new PgError({ code: SqlState.UndefinedTable, message: `table "${name}" does not exist` });
@@ -482,7 +502,7 @@ export class Engine {
     const named = ((node['rels'] as Node[] | undefined) ?? []).map((r) => {
       const relation = unwrap(r)[1]['relation'] as Node;
       const name = relation['relname'] as string;
-      const def = this.state.catalog.table(name, POSTGRES_DATABASE, snapshot, own, this.state.clog);
+      const def = this.state.catalog.table(name, this.db, snapshot, own, this.state.clog);
       if (def === undefined) throw new PgError({ code: SqlState.UndefinedTable, message: `relation "${name}" does not exist` });
       return def;
     });
@@ -527,7 +547,7 @@ export class Engine {
     const start = option('start') ?? (increment > 0 ? minValue : maxValue);
     const xid = this.assignXid(txn);
     this.log(rec.createSequence(xid, {
-      def: { oid: this.state.assignOid(), name, database: POSTGRES_DATABASE, increment, minValue, maxValue, start, xmin: xid, cmin: txn.commandId, xmax: InvalidXid, cmax: 0 },
+      def: { oid: this.state.assignOid(), name, database: this.db, increment, minValue, maxValue, start, xmin: xid, cmin: txn.commandId, xmax: InvalidXid, cmax: 0 },
     }));
     return commandOnly('CREATE SEQUENCE');
   }
@@ -540,7 +560,7 @@ export class Engine {
    */
   private sequenceFunctions(session: string, snapshot: Snapshot, own: OwnTransaction): Pick<ScalarFunctions, 'nextval' | 'currval' | 'setval'> {
     const find = (name: string): { def: SequenceDef; q: SequenceState } => {
-      const def = this.state.catalog.sequence(name, POSTGRES_DATABASE, snapshot, own, this.state.clog);
+      const def = this.state.catalog.sequence(name, this.db, snapshot, own, this.state.clog);
       if (def === undefined) throw new PgError({ code: SqlState.UndefinedTable, message: `relation "${name}" does not exist` });
       return { def, q: this.state.sequences.get(def.oid)! };
     };
@@ -604,6 +624,49 @@ export class Engine {
     if (mode === LockMode.AccessExclusive && !already) {
       this.log(rec.accessExclusiveLocks({ locks: [{ xid: this.assignXid(txn), database: def.database, rel: def.oid }] }));
     }
+  }
+
+  /** CREATE / DROP DATABASE and TABLESPACE: catalog entries, WAL-logged, never inside BEGIN. */
+  private databaseOrTablespace(txn: Transaction, kind: string, node: Node, snapshot: Snapshot, own: OwnTransaction): QueryResult {
+    const command = { CreatedbStmt: 'CREATE DATABASE', DropdbStmt: 'DROP DATABASE', CreateTableSpaceStmt: 'CREATE TABLESPACE', DropTableSpaceStmt: 'DROP TABLESPACE' }[kind]!;
+    if (txn.explicit) throw new PgError({ code: SqlState.ActiveSqlTransaction, message: `${command} cannot run inside a transaction block` });
+    const clog = this.state.clog;
+    if (kind === 'CreatedbStmt') {
+      const name = node['dbname'] as string;
+      if (this.state.catalog.databases.some((d) => d.name === name && !clog.isAborted(d.xmin) && (d.xmax === InvalidXid || clog.isAborted(d.xmax)))) {
+        throw new PgError({ code: '42P04', message: `database "${name}" already exists` });
+      }
+      const xid = this.assignXid(txn);
+      this.log(rec.createDatabase(xid, { def: { oid: this.state.assignOid(), name, xmin: xid, cmin: txn.commandId, xmax: InvalidXid, cmax: 0 } }));
+    } else if (kind === 'DropdbStmt') {
+      const name = node['dbname'] as string;
+      const def = this.state.catalog.database(name, snapshot, own, clog);
+      if (def === undefined) {
+        if (node['missing_ok'] === true) return commandOnly(command);
+        throw new PgError({ code: '3D000', message: `database "${name}" does not exist` });
+      }
+      if (def.oid === this.db) throw new PgError({ code: '55006', message: 'cannot drop the currently open database' });
+      this.log(rec.dropDatabase(this.assignXid(txn), { oid: def.oid, cid: txn.commandId }));
+    } else if (kind === 'CreateTableSpaceStmt') {
+      const name = node['tablespacename'] as string;
+      if (this.state.catalog.tablespaces.some((t) => t.name === name && !clog.isAborted(t.xmin) && (t.xmax === InvalidXid || clog.isAborted(t.xmax)))) {
+        throw new PgError({ code: '42710', message: `tablespace "${name}" already exists` });
+      }
+      const xid = this.assignXid(txn);
+      this.log(rec.createTablespace(xid, { def: { oid: this.state.assignOid(), name, location: (node['location'] as string | undefined) ?? '', xmin: xid, cmin: txn.commandId, xmax: InvalidXid, cmax: 0 } }));
+    } else {
+      const name = node['tablespacename'] as string;
+      const def = this.state.catalog.tablespace(name, snapshot, own, clog);
+      if (def === undefined) {
+        if (node['missing_ok'] === true) return commandOnly(command);
+        throw new PgError({ code: SqlState.UndefinedObject, message: `tablespace "${name}" does not exist` });
+      }
+      if (this.state.catalog.tables.some((t) => t.tablespace === def.oid && isVisible(t, snapshot, own, clog))) {
+        throw new PgError({ code: '55000', message: `tablespace "${name}" is not empty` });
+      }
+      this.log(rec.dropTablespace(this.assignXid(txn), { oid: def.oid, cid: txn.commandId }));
+    }
+    return commandOnly(command);
   }
 
   /** pg_locks, for tests and tools: relation names, sessions and modes held. */

@@ -7,10 +7,10 @@
  */
 import type { WalRecordInput } from '../wal/record.js';
 import type { Lsn } from '../wal/lsn.js';
-import type { Oid, SequenceDef, TableDef } from './catalog.js';
+import type { DatabaseDef, Oid, SequenceDef, TableDef, TablespaceDef } from './catalog.js';
 import type { Xid } from './clog.js';
 import type { Ctid, Datum } from './heap.js';
-import { HeapInfo, Heap2Info, Rmgr, SequenceInfo, StandbyInfo, StorageInfo, XactInfo, XlogInfo } from './rmgr.js';
+import { DatabaseInfo, HeapInfo, Heap2Info, Rmgr, SequenceInfo, StandbyInfo, StorageInfo, TablespaceInfo, XactInfo, XlogInfo } from './rmgr.js';
 
 export interface HeapInsertBody { readonly rel: Oid; readonly ctid: Ctid; readonly cid: number; readonly values: readonly Datum[] }
 export interface HeapDeleteBody { readonly rel: Oid; readonly ctid: Ctid; readonly cid: number }
@@ -21,6 +21,9 @@ export interface CreateTableBody { readonly def: TableDef }
 export interface DropTableBody { readonly oid: Oid; readonly cid: number }
 export interface RunningXactsBody { readonly running: readonly Xid[]; readonly nextXid: Xid; readonly nextOid: Oid }
 export interface CheckpointBody extends RunningXactsBody { readonly redo: Lsn; readonly timeline: number; readonly time: number }
+export interface CreateDatabaseBody { readonly def: DatabaseDef }
+export interface CreateTablespaceBody { readonly def: TablespaceDef }
+export interface DropObjectBody { readonly oid: Oid; readonly cid: number }
 export interface CreateSequenceBody { readonly def: SequenceDef }
 /** A sequence's state as logged: PostgreSQL logs SEQ_LOG_VALS values ahead of what nextval handed out. */
 export interface SequenceLogBody { readonly rel: Oid; readonly lastValue: number; readonly isCalled: boolean }
@@ -34,6 +37,10 @@ export const commit = (xid: Xid, body: XactBody): WalRecordInput => ({ rmgr: Rmg
 export const abort = (xid: Xid, body: XactBody): WalRecordInput => ({ rmgr: Rmgr.Transaction, info: XactInfo.Abort, xid, body });
 export const createTable = (xid: Xid, body: CreateTableBody): WalRecordInput => ({ rmgr: Rmgr.Storage, info: StorageInfo.CreateTable, xid, body });
 export const dropTable = (xid: Xid, body: DropTableBody): WalRecordInput => ({ rmgr: Rmgr.Storage, info: StorageInfo.DropTable, xid, body });
+export const createDatabase = (xid: Xid, body: CreateDatabaseBody): WalRecordInput => ({ rmgr: Rmgr.Database, info: DatabaseInfo.Create, xid, body });
+export const dropDatabase = (xid: Xid, body: DropObjectBody): WalRecordInput => ({ rmgr: Rmgr.Database, info: DatabaseInfo.Drop, xid, body });
+export const createTablespace = (xid: Xid, body: CreateTablespaceBody): WalRecordInput => ({ rmgr: Rmgr.Tablespace, info: TablespaceInfo.Create, xid, body });
+export const dropTablespace = (xid: Xid, body: DropObjectBody): WalRecordInput => ({ rmgr: Rmgr.Tablespace, info: TablespaceInfo.Drop, xid, body });
 export const createSequence = (xid: Xid, body: CreateSequenceBody): WalRecordInput => ({ rmgr: Rmgr.Storage, info: StorageInfo.CreateSequence, xid, body });
 export const sequenceLog = (body: SequenceLogBody): WalRecordInput => ({ rmgr: Rmgr.Sequence, info: SequenceInfo.Log, xid: 0, body });
 export const runningXacts = (body: RunningXactsBody): WalRecordInput => ({ rmgr: Rmgr.Standby, info: StandbyInfo.RunningXacts, xid: 0, body });

@@ -12,9 +12,9 @@ import type { WalRecord, WalRecordInput } from '../wal/record.js';
 import { InvalidXid } from './clog.js';
 import { indexKey } from './unique-index.js';
 import type {
-  CheckpointBody, CreateSequenceBody, CreateTableBody, DropTableBody, SequenceLogBody, HeapDeleteBody, HeapInsertBody, HeapUpdateBody, RunningXactsBody, VacuumBody, XactBody,
+  CheckpointBody, CreateDatabaseBody, CreateSequenceBody, CreateTableBody, CreateTablespaceBody, DropObjectBody, DropTableBody, SequenceLogBody, HeapDeleteBody, HeapInsertBody, HeapUpdateBody, RunningXactsBody, VacuumBody, XactBody,
 } from './records.js';
-import { HeapInfo, Heap2Info, Rmgr, RMGR_NAMES, SequenceInfo, StandbyInfo, StorageInfo, XactInfo, XlogInfo } from './rmgr.js';
+import { DatabaseInfo, HeapInfo, Heap2Info, Rmgr, RMGR_NAMES, SequenceInfo, StandbyInfo, StorageInfo, TablespaceInfo, XactInfo, XlogInfo } from './rmgr.js';
 import type { DatabaseState } from './state.js';
 
 type Redo = (state: DatabaseState, record: WalRecordInput) => void;
@@ -79,6 +79,28 @@ const REDO: Readonly<Record<string, Redo>> = {
     noteXid(state, record);
     state.catalog.dropTable(body.oid, record.xid, body.cid, state.clog);
   },
+  [`${Rmgr.Database}:${DatabaseInfo.Create}`]: (state, record) => {
+    const { def } = record.body as CreateDatabaseBody;
+    noteXid(state, record);
+    state.catalog.databases.push(def);
+    if (def.oid >= state.nextOid) state.nextOid = def.oid + 1;
+  },
+  [`${Rmgr.Database}:${DatabaseInfo.Drop}`]: (state, record) => {
+    const body = record.body as DropObjectBody;
+    noteXid(state, record);
+    state.catalog.dropObject('databases', body.oid, record.xid, body.cid, state.clog);
+  },
+  [`${Rmgr.Tablespace}:${TablespaceInfo.Create}`]: (state, record) => {
+    const { def } = record.body as CreateTablespaceBody;
+    noteXid(state, record);
+    state.catalog.tablespaces.push(def);
+    if (def.oid >= state.nextOid) state.nextOid = def.oid + 1;
+  },
+  [`${Rmgr.Tablespace}:${TablespaceInfo.Drop}`]: (state, record) => {
+    const body = record.body as DropObjectBody;
+    noteXid(state, record);
+    state.catalog.dropObject('tablespaces', body.oid, record.xid, body.cid, state.clog);
+  },
   [`${Rmgr.Storage}:${StorageInfo.CreateSequence}`]: (state, record) => {
     const { def } = record.body as CreateSequenceBody;
     noteXid(state, record);
@@ -129,6 +151,8 @@ export function describeRecord(record: WalRecordInput): string {
     [Rmgr.Transaction]: { [XactInfo.Commit]: 'COMMIT', [XactInfo.Abort]: 'ABORT' },
     [Rmgr.Storage]: { [StorageInfo.CreateTable]: 'CREATE', [StorageInfo.DropTable]: 'DROP', [StorageInfo.CreateSequence]: 'CREATE_SEQUENCE' },
     [Rmgr.Sequence]: { [SequenceInfo.Log]: 'LOG' },
+    [Rmgr.Database]: { [DatabaseInfo.Create]: 'CREATE', [DatabaseInfo.Drop]: 'DROP' },
+    [Rmgr.Tablespace]: { [TablespaceInfo.Create]: 'CREATE', [TablespaceInfo.Drop]: 'DROP' },
     [Rmgr.Standby]: { [StandbyInfo.RunningXacts]: 'RUNNING_XACTS', [StandbyInfo.Lock]: 'LOCK' },
     [Rmgr.XLOG]: { [XlogInfo.CheckpointShutdown]: 'CHECKPOINT_SHUTDOWN', [XlogInfo.CheckpointOnline]: 'CHECKPOINT_ONLINE' },
   };

@@ -180,6 +180,33 @@ for (const placement of ['inline', 'thread'] as ServerPlacement[]) {
       expect(log(a)).to.match(/FATAL: {2}WAL file is from different database system/);
     });
 
+    it('creates and drops databases and tablespaces, durably', async () => {
+      const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG });
+      expect((await primary.query('CREATE DATABASE app')).command).to.equal('CREATE DATABASE');
+      const dup = await pgError(primary.query('CREATE DATABASE app'));
+      expect([dup.code, dup.message]).to.deep.equal(['42P04', 'database "app" already exists']);
+      await primary.query("CREATE TABLESPACE fast LOCATION '/mnt/fast'");
+      const app = await primary.connect({ database: 'app' });
+      await app.query('CREATE TABLE kv (id int) TABLESPACE fast');
+      await app.query('INSERT INTO kv VALUES (1)');
+      expect((await pgError(primary.query('SELECT * FROM kv'))).message).to.equal('relation "kv" does not exist');
+      const busy = await pgError(primary.query('DROP TABLESPACE fast'));
+      expect([busy.code, busy.message]).to.deep.equal(['55000', 'tablespace "fast" is not empty']);
+      await primary.query('BEGIN');
+      const inBlock = await pgError(primary.query('CREATE DATABASE other'));
+      expect([inBlock.code, inBlock.message]).to.deep.equal(['25001', 'CREATE DATABASE cannot run inside a transaction block']);
+      await primary.query('ROLLBACK');
+      await primary.kill();
+      await primary.start();
+      const again = await primary.connect({ database: 'app' });
+      expect((await again.query('SELECT id FROM kv')).rows).to.deep.equal([{ id: 1 }]);
+      again.close();
+      await primary.query('DROP DATABASE app');
+      const gone = await primary.connect({ database: 'app' });
+      const missing = await pgError(gone.query('SELECT 1'));
+      expect([missing.code, missing.severity, missing.message]).to.deep.equal(['3D000', 'FATAL', 'database "app" does not exist']);
+    });
+
     it('treats transactions open at a crash as aborted', async () => {
       const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG });
       await primary.query('CREATE TABLE kv (id int PRIMARY KEY, v text)');

@@ -49,7 +49,13 @@ export type Connected =
   | (Message & { readonly type: 'Connected'; readonly ok: true; readonly backend: ActorRef })
   | (Message & { readonly type: 'Connected'; readonly ok: false; readonly error: { code: string; message: string } });
 
-type Phase = 'starting' | 'running' | 'stopping';
+type Phase = 'starting' | 'running' | 'smart' | 'stopping';
+
+/** pg_ctl stop -m smart: refuse new sessions, wait for the open ones to end, then answer. */
+export interface SmartShutdown extends Message {
+  readonly type: 'SmartShutdown';
+  readonly replyTo: ActorRef;
+}
 
 class Postmaster implements Actor {
   private phase: Phase = 'starting';
@@ -101,6 +107,13 @@ class Postmaster implements Actor {
         return this.connect(msg as Connect, ctx);
       case 'AlterSystem':
         return this.alterSystem(msg as AlterSystem, ctx);
+      case 'SmartShutdown':
+        if (this.phase === 'running') {
+          this.phase = 'smart';
+          ctx.log('info', 'received smart shutdown request');
+        }
+        this.smartWaiters.push((msg as SmartShutdown).replyTo);
+        return this.answerSmart(ctx);
       case 'AutoConfWritten': {
         const done = this.pendingCommands.shift();
         const io = msg as IoResult;
@@ -126,6 +139,12 @@ class Postmaster implements Actor {
   }
 
   private readonly pendingCommands: { replyTo: ActorRef; tag: number }[] = [];
+  private readonly smartWaiters: ActorRef[] = [];
+
+  private answerSmart(ctx: Context): void {
+    if (this.backends.size > 0) return;
+    for (const w of this.smartWaiters.splice(0)) ctx.send(w, { type: 'SmartShutdownReady' });
+  }
   private readonly reloadWaiters: { replyTo: ActorRef; tag: number }[] = [];
   private reloadFiles: { path: string; text: string }[] = [];
 
@@ -257,6 +276,7 @@ class Postmaster implements Actor {
       if (exit.reason.kind === 'crash' && this.phase !== 'stopping') {
         throw new Error(`server process (backend) exited abnormally: ${exit.reason.message}; terminating any other active server processes`);
       }
+      if (this.phase === 'smart') this.answerSmart(ctx);
       return;
     }
     if (this.startup !== null && sameRef(exit.ref, this.startup)) {

@@ -9,7 +9,7 @@
  */
 import { join } from 'node:path';
 import type { Query, QueryDone } from '../actors/backend.js';
-import { POSTMASTER, type Connect, type Connected, type PostmasterArgs } from '../actors/postmaster.js';
+import { POSTMASTER, type Connect, type Connected, type PostmasterArgs, type SmartShutdown } from '../actors/postmaster.js';
 import { PgError } from '../errors.js';
 import { KILLED, SHUTDOWN, type ActorRef } from '../runtime/actor.js';
 import { Kernel } from '../runtime/kernel.js';
@@ -125,10 +125,20 @@ export class Server {
     }
   }
 
-  /** pg_ctl stop: `smart` and `fast` shut down with a checkpoint; `immediate` does not. */
+  /**
+   * pg_ctl stop. `smart` refuses new sessions and waits for the open ones to end; `fast`
+   * ends them (their transactions roll back); both finish with a shutdown checkpoint.
+   * `immediate` does not checkpoint: the next start recovers.
+   */
   async stop(mode: 'smart' | 'fast' | 'immediate' = 'fast'): Promise<void> {
     const ref = this.supervisorRef;
     if (ref === null) return;
+    if (mode === 'smart') {
+      this.defaultSession?.close();
+      this.defaultSession = null;
+      const postmaster = await this.postmaster();
+      await this.cluster.kernel.ask(postmaster, (replyTo) => ({ type: 'SmartShutdown', replyTo } satisfies SmartShutdown), 2 ** 31 - 1);
+    }
     // Clients of a server going down hear about it at once, as libpq does.
     this.dropSessions(mode === 'immediate'
       ? new PgError({ code: '08006', severity: 'FATAL', message: 'server closed the connection unexpectedly' })

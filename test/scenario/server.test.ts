@@ -8,6 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster, PgError, type Server, type ServerPlacement } from '../../src/index.js';
+import { until } from '../helpers.js';
 
 const SEG = 1024 * 1024;
 
@@ -205,6 +206,26 @@ for (const placement of ['inline', 'thread'] as ServerPlacement[]) {
       const gone = await primary.connect({ database: 'app' });
       const missing = await pgError(gone.query('SELECT 1'));
       expect([missing.code, missing.severity, missing.message]).to.deep.equal(['3D000', 'FATAL', 'database "app" does not exist']);
+    });
+
+    it('waits for sessions to end in a smart shutdown, refusing new ones', async () => {
+      const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG });
+      await primary.query('CREATE TABLE kv (id int)');
+      const open = await primary.connect();
+      await open.query('BEGIN');
+      await open.query('INSERT INTO kv VALUES (1)');
+      let stopped = false;
+      const stopping = primary.stop('smart').then(() => { stopped = true; });
+      await until(() => log(primary).includes('received smart shutdown request'), 'the smart shutdown to begin');
+      const refused = await pgError(primary.connect());
+      expect([refused.code, refused.message]).to.deep.equal(['57P03', 'the database system is shutting down']);
+      await open.query('COMMIT');
+      expect(stopped).to.equal(false);
+      open.close();
+      await stopping;
+      expect(log(primary)).to.contain('LOG:  database system is shut down');
+      await primary.start();
+      expect((await primary.query('SELECT id FROM kv')).rows).to.deep.equal([{ id: 1 }]);
     });
 
     it('treats transactions open at a crash as aborted', async () => {

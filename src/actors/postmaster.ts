@@ -161,14 +161,20 @@ class Postmaster implements Actor {
     ctx.io({ kind: 'file.writeAtomic', path: `${this.args.dataDir}/postgresql.auto.conf`, bytes: new TextEncoder().encode(text) }, 'AutoConfWritten');
   }
 
-  private onReloadRead(io: IoResult, ctx: Context): void {
+  /**
+   * One step of reading postgresql.conf then postgresql.auto.conf into `files` (a missing
+   * file reads as empty); true once both are in.
+   */
+  private readConfStep(io: IoResult, files: { path: string; text: string }[], tag: string, ctx: Context): boolean {
     const text = io.ok && io.value !== null ? new TextDecoder().decode(io.value as Uint8Array) : '';
-    const which = this.reloadFiles.length === 0 ? 'postgresql.conf' : 'postgresql.auto.conf';
-    this.reloadFiles.push({ path: `${this.args.dataDir}/${which}`, text });
-    if (this.reloadFiles.length === 1) {
-      ctx.io({ kind: 'file.read', path: `${this.args.dataDir}/postgresql.auto.conf` }, 'ReloadRead');
-      return;
-    }
+    files.push({ path: `${this.args.dataDir}/${files.length === 0 ? 'postgresql.conf' : 'postgresql.auto.conf'}`, text });
+    if (files.length === 2) return true;
+    ctx.io({ kind: 'file.read', path: `${this.args.dataDir}/postgresql.auto.conf` }, tag);
+    return false;
+  }
+
+  private onReloadRead(io: IoResult, ctx: Context): void {
+    if (!this.readConfStep(io, this.reloadFiles, 'ReloadRead', ctx)) return;
     const report = this.config!.load(this.reloadFiles);
     this.confFiles = this.reloadFiles;
     for (const name of report.changed) ctx.log('info', `parameter "${name}" changed to "${formatValue(requireSetting(name), this.config!.get(name))}"`);
@@ -210,13 +216,7 @@ class Postmaster implements Actor {
   }
 
   private onConfRead(io: IoResult, ctx: Context): void {
-    const text = io.ok && io.value !== null ? new TextDecoder().decode(io.value as Uint8Array) : '';
-    const which = this.confFiles.length === 0 ? 'postgresql.conf' : 'postgresql.auto.conf';
-    this.confFiles.push({ path: `${this.args.dataDir}/${which}`, text });
-    if (this.confFiles.length === 1) {
-      ctx.io({ kind: 'file.read', path: `${this.args.dataDir}/postgresql.auto.conf` }, 'ConfRead');
-      return;
-    }
+    if (!this.readConfStep(io, this.confFiles, 'ConfRead', ctx)) return;
     this.config = new ServerConfig(this.args.options);
     reportingFatal(ctx, () => this.config!.load(this.confFiles)); // a bad entry is FATAL: the server does not start
     ctx.send(this.shmem!, { type: 'WalEndRequest', replyTo: ctx.self } satisfies WalEndRequest);

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 /*
- * walship.ts — the command line. For now it has one command, `demo`, which shows the actor
- * runtime at work: a supervised tree spread over this thread, a worker thread and a child
- * process, messages crossing between them, a crash and its restart, and an orderly shutdown.
- * The replication demo replaces it once servers exist.
+ * walship.ts — the command line. For now it has one command, `demo`: the actor runtime at
+ * work (a supervised tree over this thread, a worker thread and a child process, a crash and
+ * its restart), then one server committing, being killed and recovering. The replication
+ * demo extends it once standbys exist.
  */
 import { Command } from 'commander';
 import { runDemo } from './demo.js';
+import { runServerDemo } from './server-demo.js';
 
 const program = new Command()
   .name('walship')
@@ -14,7 +15,7 @@ const program = new Command()
 
 program
   .command('demo')
-  .description('run a supervised actor tree across a thread, a worker thread and a child process')
+  .description('show the actor runtime across placements, then a server committing, crashing and recovering')
   .option('--rounds <n>', 'request/reply rounds per placement', (v) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1 || n > 1_000_000) throw new Error(`--rounds must be an integer from 1 to 1000000, got "${v}"`);
@@ -22,6 +23,7 @@ program
   }, 2000)
   .action(async (options: { rounds: number }) => {
     await runDemo(options.rounds, (line) => console.log(line));
+    await runServerDemo((line) => console.log(line));
   });
 
 await program.parseAsync();

@@ -9,8 +9,8 @@
  *
  * Inline placement, real files in a temp directory under the OS temp dir (override with
  * WALSHIP_BENCH_DIR to test another disk). Raw and walwriter runs alternate (A B A B) and
- * the ratio is the median of per-pair ratios. The full single-row INSERT through SQL (the
- * issue's end-to-end target) needs the SQL layer and is not measured here yet.
+ * the ratio is the median of per-pair ratios. The single-row INSERT through SQL and the
+ * public API is measured by insert.ts.
  * Usage: node dist/bench/commit.js [--commits N] [--pairs P]
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';

@@ -3,7 +3,7 @@
  *
  * Every error a user can see is a PgError with PostgreSQL's text where PostgreSQL has one,
  * so that `err.code === '42P01'` and `err.message === 'relation "x" does not exist'` hold
- * for walship as they do for a real server. Codes used here are named in SqlState.
+ * for walship as they do for a real server. The codes used most are named in SqlState.
  */
 
 export type Severity = 'ERROR' | 'FATAL' | 'PANIC' | 'WARNING' | 'NOTICE' | 'LOG';

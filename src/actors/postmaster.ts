@@ -73,7 +73,7 @@ class Postmaster implements Actor {
   constructor(private readonly args: PostmasterArgs) {}
 
   start(ctx: Context): 'later' {
-    this.shmem = ctx.spawn({ name: this.role('shmem'), behaviour: SHMEM, args: {} });
+    this.shmem = ctx.spawn({ name: this.role('shmem'), behaviour: SHMEM });
     this.startup = ctx.spawn({
       name: this.role('startup'), behaviour: STARTUP,
       args: { dataDir: this.args.dataDir, shmem: this.shmem, initdb: this.args.initdb, walSegmentSize: this.args.walSegmentSize, postgresqlConf: this.args.postgresqlConf },

@@ -85,10 +85,6 @@ export interface CheckpointImage extends Message {
 }
 export interface InsertRecords extends Message { readonly type: 'InsertRecords'; readonly records: readonly WalRecordInput[]; readonly flush: boolean; readonly replyTo: ActorRef; readonly tag: number }
 
-export interface ShmemArgs {
-  readonly walWriterDelayMs?: number;
-}
-
 const imagePackr = new Packr({ useRecords: false, moreTypes: false });
 const imageUnpackr = new Unpackr({ useRecords: false, moreTypes: false });
 
@@ -112,10 +108,8 @@ type Pending =
   | { readonly kind: 'checkpoint'; readonly replyTo: ActorRef }
   | { readonly kind: 'insert'; readonly msg: InsertRecords };
 
-/** Work that waits for the walwriter's answer: its LSNs (insertion) or its flush. */
-type Awaiting =
-  | { readonly kind: 'inserted'; readonly then: (reply: WalInserted, ctx: Context) => void }
-  | { readonly kind: 'flushed'; readonly then: (reply: WalInserted, ctx: Context) => void };
+/** Work that waits for the walwriter's answer (its LSNs, or its flush), by tag. */
+type Awaiting = (reply: WalInserted, ctx: Context) => void;
 
 class Shmem implements Actor {
   private state = new DatabaseState();
@@ -194,7 +188,7 @@ class Shmem implements Actor {
         const waiting = this.awaiting.get(reply.tag);
         if (waiting === undefined) return;
         this.awaiting.delete(reply.tag);
-        waiting.then(reply, ctx);
+        waiting(reply, ctx);
         return;
       }
     }
@@ -224,7 +218,7 @@ class Shmem implements Actor {
   private execute(msg: Execute, ctx: Context): void {
     const options: ExecuteOptions = {
       params: msg.params as ExecuteOptions['params'], defaultIsolation: msg.isolation, now: ctx.now(),
-      currentWalLsn: formatLsn(this.insertEnd), inRecovery: false, database: msg.database,
+      currentWalLsn: this.insertEnd, inRecovery: false, database: msg.database,
     };
     const outcome = this.engine.execute(msg.session, msg.statement, options);
     if (outcome.kind === 'wait') {
@@ -269,23 +263,20 @@ class Shmem implements Actor {
     const tag = this.nextTag++;
     assert(this.inserting === null, 'one insertion at a time');
     this.inserting = tag;
-    this.awaiting.set(tag, {
-      kind: 'inserted',
-      then: (reply, c) => {
-        assert(this.inserting === tag, 'the awaited insertion is the one answered');
-        this.inserting = null;
-        assert(reply.endLsn >= this.insertEnd, 'the insert position only advances');
-        this.insertEnd = reply.endLsn;
-        then(reply, c);
-        this.drain(c);
-      },
+    this.awaiting.set(tag, (reply, c) => {
+      assert(this.inserting === tag, 'the awaited insertion is the one answered');
+      this.inserting = null;
+      assert(reply.endLsn >= this.insertEnd, 'the insert position only advances');
+      this.insertEnd = reply.endLsn;
+      then(reply, c);
+      this.drain(c);
     });
     ctx.send(this.walwriter, { type: 'XLogInsert', records, flush: false, replyTo: ctx.self, tag } satisfies XLogInsert);
   }
 
   private flush(upto: Lsn, ctx: Context, then: (reply: WalInserted, ctx: Context) => void): void {
     const tag = this.nextTag++;
-    this.awaiting.set(tag, { kind: 'flushed', then });
+    this.awaiting.set(tag, then);
     ctx.send(this.walwriter!, { type: 'XLogFlush', upto, replyTo: ctx.self, tag } satisfies XLogFlush);
   }
 
@@ -315,4 +306,4 @@ class Shmem implements Actor {
   }
 }
 
-export const SHMEM = defineBehaviour(import.meta.url, 'Shmem', (_args: ShmemArgs = {}) => new Shmem());
+export const SHMEM = defineBehaviour(import.meta.url, 'Shmem', () => new Shmem());

@@ -10,9 +10,10 @@
 import { join } from 'node:path';
 import type { Query, QueryDone } from '../actors/backend.js';
 import { POSTMASTER, type Connect, type Connected, type PostmasterArgs, type SmartShutdown } from '../actors/postmaster.js';
+import { quoteConfValue } from '../config/conffile.js';
 import { PgError } from '../errors.js';
 import { KILLED, SHUTDOWN, type ActorRef } from '../runtime/actor.js';
-import { Kernel } from '../runtime/kernel.js';
+import { Kernel, type Inbox } from '../runtime/kernel.js';
 import { attachLogFiles } from '../runtime/logfile.js';
 import '../runtime/placement.js';
 import { supervisor, type Children } from '../runtime/supervisor.js';
@@ -108,7 +109,7 @@ export class Server {
     if (this.supervisorRef !== null) throw new Error(`server "${this.name}" is already running`);
     const args: PostmasterArgs = {
       name: this.name, dataDir: this.dataDir, initdb, walSegmentSize: this.walSegmentSize, options: {},
-      postgresqlConf: ['# written by walship initdb', ...Object.entries(this.settings).map(([k, v]) => `${k} = '${v.replace(/'/g, "''")}'`), ''].join('\n'),
+      postgresqlConf: ['# written by walship initdb', ...Object.entries(this.settings).map(([k, v]) => `${k} = ${quoteConfValue(v)}`), ''].join('\n'),
     };
     const kernel = this.cluster.kernel;
     const ref = kernel.spawn(supervisor(`${this.name}/supervisor`, {
@@ -117,7 +118,7 @@ export class Server {
     }));
     this.supervisorRef = ref;
     const started = kernel.whenStarted(ref).then(() => 'started' as const);
-    const exited = kernel.whenExited(ref).then((reason) => reason);
+    const exited = kernel.whenExited(ref);
     const first = await Promise.race([started, exited]);
     if (first !== 'started') {
       this.supervisorRef = null;
@@ -198,8 +199,12 @@ export class Session {
   private tag = 0;
   private endedWith: PgError | null = null;
   private readonly endWaiters = new Set<(error: PgError) => void>();
+  /** One mailbox for the session's replies (no per-query actor or timer on the hot path). */
+  private readonly replies: Inbox;
 
-  constructor(private readonly kernel: Kernel, private readonly backend: ActorRef, private readonly onClose: () => void) {}
+  constructor(private readonly kernel: Kernel, private readonly backend: ActorRef, private readonly onClose: () => void) {
+    this.replies = kernel.inbox('session');
+  }
 
   get ended(): boolean {
     return this.endedWith !== null;
@@ -213,10 +218,13 @@ export class Session {
       stopWaiting = () => this.endWaiters.delete(reject);
     });
     try {
-      const reply = await Promise.race([
-        this.kernel.ask<QueryDone>(this.backend, (replyTo) => ({ type: 'Query', sql, params, replyTo, tag: ++this.tag } satisfies Query), REPLY_TIMEOUT_MS),
-        ended,
-      ]);
+      const tag = ++this.tag;
+      if (!this.kernel.send(this.backend, { type: 'Query', sql, params, replyTo: this.replies.ref, tag } satisfies Query)) {
+        throw new PgError({ code: '08006', severity: 'FATAL', message: 'server closed the connection unexpectedly' });
+      }
+      // Queries of a session run one at a time, so the next reply is this query's.
+      const reply = await Promise.race([this.replies.next<QueryDone>(REPLY_TIMEOUT_MS), ended]);
+      if (reply.tag !== tag) throw new Error(`session reply out of order: expected ${tag}, got ${reply.tag}`);
       if (!reply.ok) throw new PgError(reply.error);
       return reply.result;
     } finally {
@@ -230,6 +238,7 @@ export class Session {
     this.endedWith = error;
     for (const reject of this.endWaiters) reject(error);
     this.endWaiters.clear();
+    this.replies.close();
   }
 
   close(): void {

@@ -113,13 +113,7 @@ export class Kernel {
       this.onShutdown(pool.release);
       const files = new RealFileIo();
       for (const kind of FILE_OP_KINDS) {
-        this.scheduler.registerIo(kind, (op) => {
-          try {
-            return files.runAsync(op);
-          } catch (err) {
-            return Promise.reject(err);
-          }
-        });
+        this.scheduler.registerIo(kind, (op) => files.runAsync(op));
       }
       this.onShutdown(() => files.close());
     }

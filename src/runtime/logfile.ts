@@ -4,10 +4,10 @@
  *
  *   2026-11-22 03:01:02.123 UTC [startup] LOG:  redo starts at 0/1000040
  *
- * Appends are synchronous and unbuffered so that a log survives a crash of the server that
- * wrote it, which is when it is read.
+ * Writes are synchronous and unbuffered (one descriptor per file, kept open) so that a log
+ * survives a crash of the server that wrote it, which is when it is read.
  */
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { RuntimeEvent } from './events.js';
 import type { Kernel } from './kernel.js';
@@ -27,15 +27,23 @@ export function formatLogLine(event: RuntimeEvent, process: string): string {
 
 /** Routes each event to a file (or nowhere) and appends its line; returns the detach function. */
 export function attachLogFiles(kernel: Kernel, route: (event: RuntimeEvent) => { path: string; process: string } | null): () => void {
-  const made = new Set<string>();
-  return kernel.onEvent((event) => {
+  const fds = new Map<string, number>();
+  const detach = kernel.onEvent((event) => {
     const target = route(event);
     if (target === null) return;
-    const dir = dirname(target.path);
-    if (!made.has(dir)) {
-      mkdirSync(dir, { recursive: true });
-      made.add(dir);
+    let fd = fds.get(target.path);
+    if (fd === undefined) {
+      mkdirSync(dirname(target.path), { recursive: true });
+      fd = openSync(target.path, 'a');
+      fds.set(target.path, fd);
     }
-    appendFileSync(target.path, `${formatLogLine(event, target.process)}\n`);
+    writeSync(fd, `${formatLogLine(event, target.process)}\n`);
   });
+  const close = (): void => {
+    detach();
+    for (const fd of fds.values()) closeSync(fd);
+    fds.clear();
+  };
+  kernel.onShutdown(close);
+  return close;
 }

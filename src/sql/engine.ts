@@ -22,6 +22,7 @@ import { isDeadToAll, isVisible, takeSnapshot, type OwnTransaction, type Snapsho
 import type { DatabaseState, SequenceState } from '../storage/state.js';
 import { LockManager, LockMode } from '../storage/locks.js';
 import type { WalRecordInput } from '../wal/record.js';
+import { formatLsn, type Lsn } from '../wal/lsn.js';
 import { compileExpr, constValue, functionName, unwrap, type ExprContext, type Node, type ScalarFunctions } from './expr.js';
 import { executeDelete, executeInsert, executeUpdate, RowConflict, type DmlContext } from './modify.js';
 import type { ParsedStatement } from './parse.js';
@@ -34,7 +35,8 @@ export interface ExecuteOptions {
   readonly params: readonly Datum[];
   readonly defaultIsolation: Isolation;
   readonly now: number;
-  readonly currentWalLsn: string;
+  /** The WAL insert position (as a number: formatted only if a statement asks for it). */
+  readonly currentWalLsn: Lsn;
   readonly inRecovery: boolean;
   /** The database the session is connected to. */
   readonly database?: string;
@@ -241,7 +243,7 @@ export class Engine {
     const functions: ScalarFunctions = {
       ...this.sequenceFunctions(session, snapshot, own),
       now: () => txn.startedAt,
-      currentWalLsn: () => options.currentWalLsn,
+      currentWalLsn: () => formatLsn(options.currentWalLsn),
       txidCurrent: () => this.assignXid(txn),
       inRecovery: () => options.inRecovery,
     };

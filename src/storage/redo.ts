@@ -19,11 +19,17 @@ import type { DatabaseState } from './state.js';
 
 type Redo = (state: DatabaseState, record: WalRecordInput) => void;
 
+/** Checkpoints and running-xacts records carry the xid and OID counters: never go below them. */
+const advanceCounters = (state: DatabaseState, body: RunningXactsBody): void => {
+  state.clog.advancePast(body.nextXid - 1);
+  if (body.nextOid > state.nextOid) state.nextOid = body.nextOid;
+};
+
 const noteXid = (state: DatabaseState, record: WalRecordInput): void => {
   if (record.xid !== InvalidXid) state.clog.advancePast(record.xid);
 };
 
-const REDO: Readonly<Record<string, Redo>> = {
+const REDO_BY_NAME: Readonly<Record<string, Redo>> = {
   [`${Rmgr.Heap}:${HeapInfo.Insert}`]: (state, record) => {
     const body = record.body as HeapInsertBody;
     noteXid(state, record);
@@ -116,27 +122,22 @@ const REDO: Readonly<Record<string, Redo>> = {
     q.isCalled = body.isCalled;
     q.logged = 0;
   },
-  [`${Rmgr.Standby}:${StandbyInfo.RunningXacts}`]: (state, record) => {
-    const body = record.body as RunningXactsBody;
-    state.clog.advancePast(body.nextXid - 1);
-    if (body.nextOid > state.nextOid) state.nextOid = body.nextOid;
-  },
+  [`${Rmgr.Standby}:${StandbyInfo.RunningXacts}`]: (state, record) => advanceCounters(state, record.body as RunningXactsBody),
   [`${Rmgr.Standby}:${StandbyInfo.Lock}`]: () => {},
-  [`${Rmgr.XLOG}:${XlogInfo.CheckpointShutdown}`]: (state, record) => {
-    const body = record.body as CheckpointBody;
-    state.clog.advancePast(body.nextXid - 1);
-    if (body.nextOid > state.nextOid) state.nextOid = body.nextOid;
-  },
-  [`${Rmgr.XLOG}:${XlogInfo.CheckpointOnline}`]: (state, record) => {
-    const body = record.body as CheckpointBody;
-    state.clog.advancePast(body.nextXid - 1);
-    if (body.nextOid > state.nextOid) state.nextOid = body.nextOid;
-  },
+  [`${Rmgr.XLOG}:${XlogInfo.CheckpointShutdown}`]: (state, record) => advanceCounters(state, record.body as CheckpointBody),
+  [`${Rmgr.XLOG}:${XlogInfo.CheckpointOnline}`]: (state, record) => advanceCounters(state, record.body as CheckpointBody),
 };
+
+/** Redo functions indexed by rmgr * 256 + info: no string building per replayed record. */
+const REDO: (Redo | undefined)[] = [];
+for (const [key, apply] of Object.entries(REDO_BY_NAME)) {
+  const [rmgr, info] = key.split(':').map(Number) as [number, number];
+  REDO[rmgr * 256 + info] = apply;
+}
 
 /** Applies one record; throws for a record kind walship does not know. */
 export function redo(state: DatabaseState, record: WalRecordInput | WalRecord): void {
-  const apply = REDO[`${record.rmgr}:${record.info}`];
+  const apply = REDO[record.rmgr * 256 + record.info];
   if (apply === undefined) {
     throw new Error(`unknown WAL record: resource manager ${RMGR_NAMES[record.rmgr] ?? record.rmgr}, info 0x${record.info.toString(16).padStart(2, '0')}`);
   }

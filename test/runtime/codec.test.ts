@@ -89,9 +89,7 @@ describe('stream framing', () => {
   };
 
   it('reassembles frames cut at every byte boundary', () => {
-    const sender = new FrameCodec();
-    const stream = Buffer.concat(frames.map((f) => sender.encodeLengthPrefixed(f)));
-    for (const chunkSize of [1, 2, 3, 5, 7, 64, stream.length]) {
+    for (const chunkSize of [1, 2, 3, 5, 7, 64, 100_000]) {
       const decoder = new FrameDecoder(new FrameCodec());
       const sameSender = new FrameCodec();
       const bytes = Buffer.concat(frames.map((f) => sameSender.encodeLengthPrefixed(f)));
@@ -100,7 +98,6 @@ describe('stream framing', () => {
       expect(plain(out)).to.deep.equal(plain(frames));
       expect(decoder.partial).to.equal(null);
     }
-    expect(stream.length).to.be.greaterThan(0);
   });
 
   it('reports a frame begun but not finished', () => {

@@ -14,7 +14,7 @@
  */
 import { PgError, SqlState } from '../errors.js';
 import { DEFAULT_TABLESPACE, POSTGRES_DATABASE, type ColumnDef, type Oid, type SequenceDef, type TableDef } from '../storage/catalog.js';
-import { InvalidXid, type Xid } from '../storage/clog.js';
+import { FirstNormalXid, InvalidXid, type Xid } from '../storage/clog.js';
 import type { Ctid, Datum } from '../storage/heap.js';
 import * as rec from '../storage/records.js';
 import { redo } from '../storage/redo.js';
@@ -511,6 +511,7 @@ export class Engine {
     const tables = named.length > 0 ? named : this.state.catalog.tables.filter((t) => isVisible(t, snapshot, own, this.state.clog));
     for (const table of tables) this.lock(txn.session, txn, table, LockMode.ShareUpdateExclusive, false);
     const horizon = this.oldestXmin();
+    const freeze = ((node['options'] as Node[] | undefined) ?? []).some((o) => unwrap(o)[1]['defname'] === 'freeze');
     for (const table of tables) {
       const dead: Ctid[] = [];
       let latestRemovedXid: Xid = InvalidXid;
@@ -521,6 +522,14 @@ export class Engine {
         if (removed > latestRemovedXid) latestRemovedXid = removed;
       }
       if (dead.length > 0) this.log(rec.vacuum({ rel: table.oid, ctids: dead, latestRemovedXid }));
+      if (freeze) {
+        // FREEZE: versions whose inserter committed before every snapshot need no clog lookup again.
+        const frozen: Ctid[] = [];
+        for (const [ctid, tuple] of this.state.heap(table.oid).scan()) {
+          if (tuple.xmin >= FirstNormalXid && tuple.xmin < horizon && this.state.clog.isCommitted(tuple.xmin)) frozen.push(ctid);
+        }
+        if (frozen.length > 0) this.log(rec.freeze({ rel: table.oid, ctids: frozen, cutoffXid: horizon }));
+      }
     }
     return commandOnly('VACUUM');
   }

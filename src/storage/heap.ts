@@ -92,6 +92,13 @@ export class Heap {
     this.pages[ctid.block]![ctid.offset] = { ...tuple, xmax: InvalidXid, cmax: 0, next: null };
   }
 
+  /** Redo of VACUUM FREEZE: the version's inserter is marked frozen (committed for everyone, forever). */
+  freeze(ctid: Ctid, frozenXid: Xid): void {
+    const tuple = this.get(ctid);
+    assert(tuple !== null, `no tuple at ${ctidText(ctid)} to freeze`);
+    this.pages[ctid.block]![ctid.offset] = { ...tuple, xmin: frozenXid, cmin: 0 };
+  }
+
   /** Redo of VACUUM: the versions at `ctids` are gone and their slots free. */
   remove(ctids: readonly Ctid[]): void {
     for (const ctid of ctids) {

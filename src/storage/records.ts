@@ -15,6 +15,8 @@ import { DatabaseInfo, HeapInfo, Heap2Info, Rmgr, SequenceInfo, StandbyInfo, Sto
 export interface HeapInsertBody { readonly rel: Oid; readonly ctid: Ctid; readonly cid: number; readonly values: readonly Datum[] }
 export interface HeapDeleteBody { readonly rel: Oid; readonly ctid: Ctid; readonly cid: number }
 export interface HeapUpdateBody { readonly rel: Oid; readonly old: Ctid; readonly ctid: Ctid; readonly cid: number; readonly values: readonly Datum[] }
+/** VACUUM FREEZE: these versions' inserters are older than every snapshot; their xmin becomes FrozenXid. */
+export interface FreezeBody { readonly rel: Oid; readonly ctids: readonly Ctid[]; readonly cutoffXid: Xid }
 export interface VacuumBody { readonly rel: Oid; readonly ctids: readonly Ctid[]; readonly latestRemovedXid: Xid }
 export interface XactBody { readonly subxids: readonly Xid[]; readonly time: number }
 export interface CreateTableBody { readonly def: TableDef }
@@ -33,6 +35,7 @@ export const heapInsert = (xid: Xid, body: HeapInsertBody): WalRecordInput => ({
 export const heapDelete = (xid: Xid, body: HeapDeleteBody): WalRecordInput => ({ rmgr: Rmgr.Heap, info: HeapInfo.Delete, xid, body });
 export const heapUpdate = (xid: Xid, body: HeapUpdateBody): WalRecordInput => ({ rmgr: Rmgr.Heap, info: HeapInfo.Update, xid, body });
 export const vacuum = (body: VacuumBody): WalRecordInput => ({ rmgr: Rmgr.Heap2, info: Heap2Info.Vacuum, xid: 0, body });
+export const freeze = (body: FreezeBody): WalRecordInput => ({ rmgr: Rmgr.Heap2, info: Heap2Info.Freeze, xid: 0, body });
 export const commit = (xid: Xid, body: XactBody): WalRecordInput => ({ rmgr: Rmgr.Transaction, info: XactInfo.Commit, xid, body });
 export const abort = (xid: Xid, body: XactBody): WalRecordInput => ({ rmgr: Rmgr.Transaction, info: XactInfo.Abort, xid, body });
 export const createTable = (xid: Xid, body: CreateTableBody): WalRecordInput => ({ rmgr: Rmgr.Storage, info: StorageInfo.CreateTable, xid, body });

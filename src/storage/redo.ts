@@ -9,10 +9,10 @@
  * xid horizon here and are interpreted further by startup.
  */
 import type { WalRecord, WalRecordInput } from '../wal/record.js';
-import { InvalidXid } from './clog.js';
+import { FrozenXid, InvalidXid } from './clog.js';
 import { indexKey } from './unique-index.js';
 import type {
-  CheckpointBody, CreateDatabaseBody, CreateSequenceBody, CreateTableBody, CreateTablespaceBody, DropObjectBody, DropTableBody, SequenceLogBody, HeapDeleteBody, HeapInsertBody, HeapUpdateBody, RunningXactsBody, VacuumBody, XactBody,
+  CheckpointBody, FreezeBody, CreateDatabaseBody, CreateSequenceBody, CreateTableBody, CreateTablespaceBody, DropObjectBody, DropTableBody, SequenceLogBody, HeapDeleteBody, HeapInsertBody, HeapUpdateBody, RunningXactsBody, VacuumBody, XactBody,
 } from './records.js';
 import { DatabaseInfo, HeapInfo, Heap2Info, Rmgr, RMGR_NAMES, SequenceInfo, StandbyInfo, StorageInfo, TablespaceInfo, XactInfo, XlogInfo } from './rmgr.js';
 import type { DatabaseState } from './state.js';
@@ -62,6 +62,11 @@ const REDO_BY_NAME: Readonly<Record<string, Redo>> = {
       }
     }
     heap.remove(body.ctids);
+  },
+  [`${Rmgr.Heap2}:${Heap2Info.Freeze}`]: (state, record) => {
+    const body = record.body as FreezeBody;
+    const heap = state.heap(body.rel);
+    for (const ctid of body.ctids) heap.freeze(ctid, FrozenXid);
   },
   [`${Rmgr.Transaction}:${XactInfo.Commit}`]: (state, record) => {
     const body = record.body as XactBody;
@@ -148,7 +153,7 @@ export function redo(state: DatabaseState, record: WalRecordInput | WalRecord): 
 export function describeRecord(record: WalRecordInput): string {
   const names: Record<number, Record<number, string>> = {
     [Rmgr.Heap]: { [HeapInfo.Insert]: 'INSERT', [HeapInfo.Delete]: 'DELETE', [HeapInfo.Update]: 'UPDATE' },
-    [Rmgr.Heap2]: { [Heap2Info.Vacuum]: 'VACUUM' },
+    [Rmgr.Heap2]: { [Heap2Info.Vacuum]: 'VACUUM', [Heap2Info.Freeze]: 'FREEZE_PAGE' },
     [Rmgr.Transaction]: { [XactInfo.Commit]: 'COMMIT', [XactInfo.Abort]: 'ABORT' },
     [Rmgr.Storage]: { [StorageInfo.CreateTable]: 'CREATE', [StorageInfo.DropTable]: 'DROP', [StorageInfo.CreateSequence]: 'CREATE_SEQUENCE' },
     [Rmgr.Sequence]: { [SequenceInfo.Log]: 'LOG' },

@@ -351,6 +351,17 @@ describe('SQL engine', () => {
     expect(h.wal.length, 'the workload really wrote WAL').to.be.greaterThan(50);
   });
 
+  it('VACUUM FREEZE marks old versions frozen', () => {
+    h.ok('a', "INSERT INTO kv VALUES (1, 'a', 1), (2, 'b', 2)");
+    h.ok('b', 'BEGIN');
+    h.ok('b', "INSERT INTO kv VALUES (3, 'running', 3)");
+    h.ok('a', 'VACUUM FREEZE kv');
+    const xmins = [...h.engine.state.heap(h.engine.state.catalog.tables[0]!.oid).scan()].map(([, t]) => [t.values[0], t.xmin]);
+    expect(xmins.filter(([id]) => id !== 3).map(([, xmin]) => xmin)).to.deep.equal([2, 2]);
+    expect(xmins.find(([id]) => id === 3)![1], 'a running insert is not frozen').to.be.greaterThan(2);
+    expect(h.rows('c', 'SELECT id FROM kv ORDER BY id')).to.deep.equal([{ id: 1 }, { id: 2 }]);
+  });
+
   it('keeps a commit invisible to others until it is finished (flushed)', () => {
     const [insert] = parseSql("INSERT INTO kv VALUES (1, 'a', 1)");
     const outcome = h.engine.execute('a', insert!, { params: [], defaultIsolation: 'read committed', now: 0, currentWalLsn: 0, inRecovery: false });

@@ -46,7 +46,7 @@ export class Cluster {
   private constructor(readonly dir: string, readonly placement: ServerPlacement, readonly kernel: Kernel) {}
 
   static async create(options: ClusterOptions): Promise<Cluster> {
-    const kernel = new Kernel({ id: `cluster-${Math.random().toString(36).slice(2, 8)}` });
+    const kernel = new Kernel();
     const cluster = new Cluster(options.dir, options.placement ?? 'thread', kernel);
     kernel.onEvent((event) => {
       // A server that crashed restarts through recovery; its clients' connections are gone.

@@ -40,3 +40,17 @@ export function handOver(link: Link, handler: LinkHandler, frame: Frame): void {
     link.close(`frame from ${link.label} could not be handled: ${describeError(err)}`);
   }
 }
+
+/**
+ * Encodes a frame for `link`, or closes the link and returns null: after a failed encode the
+ * link's sequential codec may have recorded shapes its peer will never learn, so the two
+ * ends are out of step for good.
+ */
+export function encodeOrClose<T>(link: Link, encode: () => T): T | null {
+  try {
+    return encode();
+  } catch (err) {
+    link.close(`cannot send to ${link.label}: ${describeError(err)}`);
+    return null;
+  }
+}

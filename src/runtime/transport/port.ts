@@ -8,7 +8,7 @@
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { TRANSFER_THRESHOLD_BYTES } from '../../constants.js';
 import { FrameCodec, FrameError, type Frame } from '../codec.js';
-import { describeError, handOver, type Link, type LinkHandler } from './link.js';
+import { encodeOrClose, handOver, type Link, type LinkHandler } from './link.js';
 
 export class PortLink implements Link {
   closed = false;
@@ -26,15 +26,8 @@ export class PortLink implements Link {
 
   send(frame: Frame): boolean {
     if (this.closed) return false;
-    let bytes: Uint8Array;
-    try {
-      bytes = this.codec.encode(frame);
-    } catch (err) {
-      // The codec may already have recorded shapes the peer will never learn: the link's
-      // two codecs are out of step for good, so the link ends here.
-      this.close(`cannot send to ${this.label}: ${describeError(err)}`);
-      return false;
-    }
+    const bytes = encodeOrClose(this, () => this.codec.encode(frame));
+    if (bytes === null) return false;
     // Cloning a typed array copies its whole ArrayBuffer, so frames are always in buffers of
     // their own; big ones are moved rather than copied a second time.
     if (bytes.length >= TRANSFER_THRESHOLD_BYTES) this.port.postMessage(bytes, [bytes.buffer as ArrayBuffer]);

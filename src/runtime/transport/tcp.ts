@@ -17,7 +17,7 @@ import {
 } from '../../constants.js';
 import { FrameCodec, FrameError, FrameKind, type Frame } from '../codec.js';
 import { FrameDecoder } from './framing.js';
-import { describeError, handOver, type Link, type LinkHandler } from './link.js';
+import { encodeOrClose, handOver, type Link, type LinkHandler } from './link.js';
 
 export interface TcpAddress {
   readonly host: string;
@@ -72,15 +72,8 @@ export class TcpLink implements Link {
 
   send(frame: Frame): boolean {
     if (this.closed) return false;
-    let bytes: Buffer;
-    try {
-      bytes = this.codec.encodeLengthPrefixed(frame);
-    } catch (err) {
-      // The codec may already have recorded shapes the peer will never learn: the link's
-      // two codecs are out of step for good, so the link ends here.
-      this.close(`cannot send to ${this.label}: ${describeError(err)}`);
-      return false;
-    }
+    const bytes = encodeOrClose(this, () => this.codec.encodeLengthPrefixed(frame));
+    if (bytes === null) return false;
     if (this.pending !== null) {
       if (this.pending.length >= LINK_PENDING_LIMIT) {
         this.close(`more than ${LINK_PENDING_LIMIT} frames queued before ${this.label} said HELLO`);

@@ -14,7 +14,7 @@
 import { PgError, SqlState } from '../errors.js';
 import { reportingFatal } from './fatal.js';
 import { ServerConfig } from '../config/store.js';
-import { defineBehaviour, KILLED, NORMAL, SHUTDOWN, sameRef, type Actor, type ActorRef, type ExitReason, type Exited, type Message } from '../runtime/actor.js';
+import { defineBehaviour, describeReason, KILLED, NORMAL, refKey, SHUTDOWN, sameRef, type Actor, type ActorRef, type ExitReason, type Exited, type Message } from '../runtime/actor.js';
 import type { Context } from '../runtime/context.js';
 import type { IoResult } from '../runtime/io.js';
 import { BACKEND, type AlterSystem, type ConfigReloaded, type ReloadConf, type ServerCommandDone } from './backend.js';
@@ -263,13 +263,13 @@ class Postmaster implements Actor {
       ctx.send(msg.replyTo, { type: 'Connected', ok: false, error } satisfies Connected);
       return;
     }
-    this.backends.add(`${backend.node}/${backend.id}`);
+    this.backends.add(refKey(backend));
     this.backendRefs.push(backend);
     ctx.send(msg.replyTo, { type: 'Connected', ok: true, backend } satisfies Connected);
   }
 
   private onExit(exit: Exited, ctx: Context): void {
-    const key = `${exit.ref.node}/${exit.ref.id}`;
+    const key = refKey(exit.ref);
     if (this.backends.delete(key)) {
       const i = this.backendRefs.findIndex((r) => sameRef(r, exit.ref));
       if (i >= 0) this.backendRefs.splice(i, 1);
@@ -282,7 +282,7 @@ class Postmaster implements Actor {
     if (this.startup !== null && sameRef(exit.ref, this.startup)) {
       this.startup = null;
       if (exit.reason.kind === 'normal') return;
-      throw new Error(`startup process failed: ${exit.reason.kind === 'crash' ? exit.reason.message : exit.reason.kind}`);
+      throw new Error(`startup process failed: ${describeReason(exit.reason)}`);
     }
     if (this.phase === 'stopping') {
       if (this.checkpointer !== null && sameRef(exit.ref, this.checkpointer)) {
@@ -297,7 +297,7 @@ class Postmaster implements Actor {
       }
       return;
     }
-    throw new Error(`server process ${exit.ref.id} exited unexpectedly: ${exit.reason.kind === 'crash' ? exit.reason.message : exit.reason.kind}`);
+    throw new Error(`server process ${exit.ref.id} exited unexpectedly: ${describeReason(exit.reason)}`);
   }
 
   /** After the shutdown checkpoint: the walwriter, then shmem, then the postmaster itself. */

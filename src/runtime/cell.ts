@@ -5,7 +5,7 @@
  * (built from its behaviour at start), its mailbox, its timers and its children, so that an
  * actor that ends takes its timers and its children with it.
  */
-import type { Actor, ActorRef, ActorSpec, ExitReason, Message } from './actor.js';
+import { refKey, type Actor, type ActorRef, type ActorSpec, type ExitReason, type Message } from './actor.js';
 import type { Context, LogFields, LogLevel, TimerId } from './context.js';
 import type { IoOp } from './io.js';
 import type { Kernel } from './kernel.js';
@@ -44,7 +44,7 @@ export class Cell {
     readonly name: string,
     readonly incarnation: number,
   ) {
-    this.key = `${ref.node}/${ref.id}`;
+    this.key = refKey(ref);
     this.ctx = new CellContext(this);
   }
 }

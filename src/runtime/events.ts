@@ -5,7 +5,7 @@
  * Hosted nodes (worker threads, child processes) forward theirs to the node that placed them,
  * so a test or a log file on the main thread sees the whole tree.
  */
-import type { ActorRef, ExitReason } from './actor.js';
+import { describeReason, type ActorRef, type ExitReason } from './actor.js';
 import type { LogFields, LogLevel } from './context.js';
 
 export interface LifecycleEvent {
@@ -41,6 +41,6 @@ export function formatEvent(event: RuntimeEvent): string {
     const fields = event.fields === undefined ? '' : ` ${JSON.stringify(event.fields)}`;
     return `${time} ${event.level.toUpperCase()}: ${who}: ${event.text}${fields}`;
   }
-  const reason = event.reason === undefined ? '' : `: ${event.reason.kind === 'crash' ? event.reason.message : event.reason.kind}`;
+  const reason = event.reason === undefined ? '' : `: ${describeReason(event.reason)}`;
   return `${time} ${event.kind} ${who}${reason}`;
 }

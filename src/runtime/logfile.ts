@@ -9,6 +9,7 @@
  */
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { describeReason } from './actor.js';
 import type { RuntimeEvent } from './events.js';
 import type { Kernel } from './kernel.js';
 
@@ -21,7 +22,7 @@ export function formatLogLine(event: RuntimeEvent, process: string): string {
     if (/^(HINT|DETAIL|CONTEXT):  /.test(event.text)) return `${time} [${process}] ${event.text}`;
     return `${time} [${process}] ${LEVELS[event.level]}:  ${event.text}`;
   }
-  if (event.kind === 'crashed') return `${time} [${process}] LOG:  ${process} process exited abnormally: ${event.reason?.kind === 'crash' ? event.reason.message : event.reason?.kind}`;
+  if (event.kind === 'crashed') return `${time} [${process}] LOG:  ${process} process exited abnormally: ${event.reason === undefined ? 'unknown' : describeReason(event.reason)}`;
   return `${time} [${process}] DEBUG:  ${process} process ${event.kind}`;
 }
 

@@ -125,11 +125,16 @@ export class Engine {
   finishCommit(xid: Xid): void {
     const committing = this.committing.get(xid);
     this.committing.delete(xid);
-    for (const x of [xid, ...(committing?.subxids ?? [])]) {
-      this.procarray.remove(x);
-      this.xidOwner.delete(x);
-    }
+    this.forgetXids([xid, ...(committing?.subxids ?? [])]);
     if (committing !== undefined) this.locks.releaseAll(committing.session);
+  }
+
+  /** These xids ended (committed and flushed, or aborted): no longer running, owned or waited for. */
+  private forgetXids(xids: readonly Xid[]): void {
+    for (const xid of xids) {
+      this.procarray.remove(xid);
+      this.xidOwner.delete(xid);
+    }
   }
 
   /** Is what `key` names over (the transaction ended, or the session holds no locks)? */
@@ -222,10 +227,7 @@ export class Engine {
     // ROLLBACK TO: what the subtransactions wrote is aborted; the savepoint itself stays.
     if (xids.length > 0) {
       this.log(rec.abort(xids[0]!, { subxids: xids.slice(1), time: txn.startedAt }));
-      for (const xid of xids) {
-        this.procarray.remove(xid);
-        this.xidOwner.delete(xid);
-      }
+      this.forgetXids(xids);
     }
     txn.savepoints.push({ name, xid: InvalidXid, merged: [] });
     txn.failed = false;
@@ -735,10 +737,7 @@ export class Engine {
     if (txn.xid === InvalidXid) return;
     const subxids = liveXids(txn).filter((x) => x !== txn.xid);
     this.log(rec.abort(txn.xid, { subxids, time: txn.startedAt }));
-    for (const xid of [txn.xid, ...subxids]) {
-      this.procarray.remove(xid);
-      this.xidOwner.delete(xid);
-    }
+    this.forgetXids([txn.xid, ...subxids]);
   }
 
   private fail(error: PgError): Outcome {

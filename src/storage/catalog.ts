@@ -111,16 +111,15 @@ export class Catalog {
     this.tables.push(def);
   }
 
-  /** Redo: a database's or tablespace's live version is deleted by `xid`. */
-  dropObject(kind: 'databases' | 'tablespaces', oid: Oid, xid: Xid, cid: number, clog: Clog): void {
+  /**
+   * Redo of DROP TABLE / DATABASE / TABLESPACE: the object's live version is deleted by
+   * `xid`; an earlier DROP that rolled back does not count.
+   */
+  dropObject(kind: 'tables' | 'databases' | 'tablespaces', oid: Oid, xid: Xid, cid: number, clog: Clog): void {
     const drop = <T extends Versioned & { readonly oid: Oid }>(t: T): T => (t.oid === oid && (t.xmax === InvalidXid || clog.isAborted(t.xmax)) ? { ...t, xmax: xid, cmax: cid } : t);
-    if (kind === 'databases') this.databases = this.databases.map(drop);
+    if (kind === 'tables') this.tables = this.tables.map(drop);
+    else if (kind === 'databases') this.databases = this.databases.map(drop);
     else this.tablespaces = this.tablespaces.map(drop);
-  }
-
-  /** Redo: the table's live version is deleted by `xid` (DROP TABLE); an earlier DROP that rolled back does not count. */
-  dropTable(oid: Oid, xid: Xid, cid: number, clog: Clog): void {
-    this.tables = this.tables.map((t) => (t.oid === oid && (t.xmax === InvalidXid || clog.isAborted(t.xmax)) ? { ...t, xmax: xid, cmax: cid } : t));
   }
 
   image(): CatalogImage {

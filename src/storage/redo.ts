@@ -88,7 +88,7 @@ const REDO_BY_NAME: Readonly<Record<string, Redo>> = {
   [`${Rmgr.Storage}:${StorageInfo.DropTable}`]: (state, record) => {
     const body = record.body as DropTableBody;
     noteXid(state, record);
-    state.catalog.dropTable(body.oid, record.xid, body.cid, state.clog);
+    state.catalog.dropObject('tables', body.oid, record.xid, body.cid, state.clog);
   },
   [`${Rmgr.Database}:${DatabaseInfo.Create}`]: (state, record) => {
     const { def } = record.body as CreateDatabaseBody;

@@ -243,12 +243,12 @@ class Postmaster implements Actor {
   private connect(msg: Connect, ctx: Context): void {
     if (this.phase !== 'running') {
       const message = this.phase === 'starting' ? 'the database system is starting up' : 'the database system is shutting down';
-      ctx.send(msg.replyTo, { type: 'Connected', ok: false, error: { code: '57P03', message } } satisfies Connected);
+      ctx.send(msg.replyTo, { type: 'Connected', ok: false, error: { code: SqlState.CannotConnectNow, message } } satisfies Connected);
       return;
     }
     const max = this.config!.get('max_connections') as number;
     if (this.backends.size >= max) {
-      ctx.send(msg.replyTo, { type: 'Connected', ok: false, error: { code: '53300', message: 'sorry, too many clients already' } } satisfies Connected);
+      ctx.send(msg.replyTo, { type: 'Connected', ok: false, error: { code: SqlState.TooManyConnections, message: 'sorry, too many clients already' } } satisfies Connected);
       return;
     }
     const session = `${this.args.name}-${++this.sessions}`;

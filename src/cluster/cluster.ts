@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { Query, QueryDone } from '../actors/backend.js';
 import { POSTMASTER, type Connect, type Connected, type PostmasterArgs, type SmartShutdown } from '../actors/postmaster.js';
 import { quoteConfValue } from '../config/conffile.js';
-import { PgError } from '../errors.js';
+import { PgError, SqlState } from '../errors.js';
 import { KILLED, SHUTDOWN, type ActorRef } from '../runtime/actor.js';
 import { Kernel, type Inbox } from '../runtime/kernel.js';
 import { attachLogFiles } from '../runtime/logfile.js';
@@ -52,7 +52,7 @@ export class Cluster {
       // A server that crashed restarts through recovery; its clients' connections are gone.
       if (event.kind !== 'crashed' || !event.name.endsWith('/postmaster')) return;
       cluster.servers.get(event.name.split('/')[0]!)?.dropSessions(
-        new PgError({ code: '08006', severity: 'FATAL', message: 'server closed the connection unexpectedly' }));
+        new PgError({ code: SqlState.ConnectionFailure, severity: 'FATAL', message: 'server closed the connection unexpectedly' }));
     });
     attachLogFiles(kernel, (event) => {
       // PostgreSQL logs what processes say and how they crash, not every start and stop.
@@ -142,8 +142,8 @@ export class Server {
     }
     // Clients of a server going down hear about it at once, as libpq does.
     this.dropSessions(mode === 'immediate'
-      ? new PgError({ code: '08006', severity: 'FATAL', message: 'server closed the connection unexpectedly' })
-      : new PgError({ code: '57P01', severity: 'FATAL', message: 'terminating connection due to administrator command' }));
+      ? new PgError({ code: SqlState.ConnectionFailure, severity: 'FATAL', message: 'server closed the connection unexpectedly' })
+      : new PgError({ code: SqlState.AdminShutdown, severity: 'FATAL', message: 'terminating connection due to administrator command' }));
     const exited = this.cluster.kernel.whenExited(ref);
     this.cluster.kernel.stop(ref, mode === 'immediate' ? KILLED : SHUTDOWN);
     await exited;
@@ -187,10 +187,10 @@ export class Server {
 
   private async postmaster(): Promise<ActorRef> {
     const ref = this.supervisorRef;
-    if (ref === null) throw new PgError({ code: '57P03', severity: 'FATAL', message: `server "${this.name}" is not running` });
+    if (ref === null) throw new PgError({ code: SqlState.CannotConnectNow, severity: 'FATAL', message: `server "${this.name}" is not running` });
     const children = await this.cluster.kernel.ask<Children>(ref, (replyTo) => ({ type: 'WhichChildren', replyTo }), REPLY_TIMEOUT_MS);
     const postmaster = children.children[0]?.ref;
-    if (postmaster == null) throw new PgError({ code: '57P03', severity: 'FATAL', message: 'the database system is starting up' });
+    if (postmaster == null) throw new PgError({ code: SqlState.CannotConnectNow, severity: 'FATAL', message: 'the database system is starting up' });
     return postmaster;
   }
 }
@@ -220,7 +220,7 @@ export class Session {
     try {
       const tag = ++this.tag;
       if (!this.kernel.send(this.backend, { type: 'Query', sql, params, replyTo: this.replies.ref, tag } satisfies Query)) {
-        throw new PgError({ code: '08006', severity: 'FATAL', message: 'server closed the connection unexpectedly' });
+        throw new PgError({ code: SqlState.ConnectionFailure, severity: 'FATAL', message: 'server closed the connection unexpectedly' });
       }
       // Queries of a session run one at a time, so the next reply is this query's.
       const reply = await Promise.race([this.replies.next<QueryDone>(REPLY_TIMEOUT_MS), ended]);
@@ -243,7 +243,7 @@ export class Session {
 
   close(): void {
     if (this.endedWith !== null) return;
-    this.terminate(new PgError({ code: '08003', message: 'connection does not exist' }));
+    this.terminate(new PgError({ code: SqlState.ConnectionDoesNotExist, message: 'connection does not exist' }));
     this.onClose();
     this.kernel.stop(this.backend);
   }

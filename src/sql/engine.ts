@@ -110,7 +110,7 @@ export class Engine {
         const key = err instanceof RowConflict ? `x:${err.blocker}` : `s:${err.holder}`;
         if (holder !== undefined && this.closesCycle(session, holder)) {
           const what = err instanceof RowConflict ? `transaction ${err.blocker}` : `the locks of another session`;
-          return this.failTransaction(session, txn, new PgError({ code: '40P01', message: 'deadlock detected', detail: `Process waits for ${what}, which waits for this process.` }));
+          return this.failTransaction(session, txn, new PgError({ code: SqlState.DeadlockDetected, message: 'deadlock detected', detail: `Process waits for ${what}, which waits for this process.` }));
         }
         this.discardIfImplicit(session, txn);
         if (holder !== undefined) this.waitsFor.set(session, holder);
@@ -239,7 +239,7 @@ export class Engine {
     const own: OwnTransaction = { xids: new Set(liveXids(txn)), commandId: txn.commandId };
     const database = this.state.catalog.database(options.database ?? 'postgres', snapshot, own, this.state.clog);
     if (database === undefined) {
-      throw new PgError({ code: '3D000', severity: 'FATAL', message: `database "${options.database}" does not exist` });
+      throw new PgError({ code: SqlState.InvalidCatalogName, severity: 'FATAL', message: `database "${options.database}" does not exist` });
     }
     this.db = database.oid;
     const functions: ScalarFunctions = {
@@ -282,7 +282,7 @@ export class Engine {
       case 'DeclareCursorStmt': {
         if (!txn.explicit) throw new PgError({ code: SqlState.NoActiveSqlTransaction, message: 'DECLARE CURSOR can only be used in transaction blocks' });
         const name = node['portalname'] as string;
-        if (txn.cursors.has(name)) throw new PgError({ code: '42P03', message: `cursor "${name}" already exists` });
+        if (txn.cursors.has(name)) throw new PgError({ code: SqlState.DuplicateCursor, message: `cursor "${name}" already exists` });
         const [kind, query] = unwrap(node['query'] as Node);
         if (kind !== 'SelectStmt') throw notSupported(`a cursor for ${kind}`);
         const [table, rows] = this.source(query, lookup, snapshot, own, exprContext(null));
@@ -293,7 +293,7 @@ export class Engine {
       case 'FetchStmt': {
         const name = node['portalname'] as string;
         const cursor = txn.cursors.get(name);
-        if (cursor === undefined) throw new PgError({ code: '34000', message: `cursor "${name}" does not exist` });
+        if (cursor === undefined) throw new PgError({ code: SqlState.InvalidCursorName, message: `cursor "${name}" does not exist` });
         if ((node['direction'] ?? 'FETCH_FORWARD') !== 'FETCH_FORWARD') throw notSupported('FETCH in that direction');
         const howMany = (node['howMany'] as number | undefined) ?? 1;
         const rows = cursor.rows.slice(cursor.position, cursor.position + howMany);
@@ -304,7 +304,7 @@ export class Engine {
       case 'ClosePortalStmt': {
         const name = node['portalname'] as string | undefined;
         if (name === undefined) txn.cursors.clear();
-        else if (!txn.cursors.delete(name)) throw new PgError({ code: '34000', message: `cursor "${name}" does not exist` });
+        else if (!txn.cursors.delete(name)) throw new PgError({ code: SqlState.InvalidCursorName, message: `cursor "${name}" does not exist` });
         return commandOnly('CLOSE CURSOR');
       }
       case 'LockStmt': {
@@ -588,7 +588,7 @@ export class Engine {
         const next = q.isCalled ? q.lastValue + def.increment : q.lastValue;
         if (next > def.maxValue || next < def.minValue) {
           const which = def.increment > 0 ? `maximum value of sequence "${name}" (${def.maxValue})` : `minimum value of sequence "${name}" (${def.minValue})`;
-          throw new PgError({ code: '2200H', message: `nextval: reached ${which}` });
+          throw new PgError({ code: SqlState.SequenceGeneratorLimitExceeded, message: `nextval: reached ${which}` });
         }
         if (q.logged === 0) {
           const ahead = Math.max(def.minValue, Math.min(def.maxValue, next + def.increment * SEQ_LOG_VALS));
@@ -606,7 +606,7 @@ export class Engine {
       currval: (name) => {
         const { def } = find(name);
         const value = this.currvals.get(session)?.get(def.oid);
-        if (value === undefined) throw new PgError({ code: '55000', message: `currval of sequence "${name}" is not yet defined in this session` });
+        if (value === undefined) throw new PgError({ code: SqlState.ObjectNotInPrerequisiteState, message: `currval of sequence "${name}" is not yet defined in this session` });
         return value;
       },
       setval: (name, value, isCalled) => {
@@ -631,7 +631,7 @@ export class Engine {
     const already = this.locks.holds(def.oid, mode, session);
     const holder = this.locks.acquire(def.oid, mode, session);
     if (holder !== null) {
-      if (nowait) throw new PgError({ code: '55P03', message: `could not obtain lock on relation "${def.name}"` });
+      if (nowait) throw new PgError({ code: SqlState.LockNotAvailable, message: `could not obtain lock on relation "${def.name}"` });
       throw new LockConflict(holder);
     }
     if (mode === LockMode.AccessExclusive && !already) {
@@ -647,7 +647,7 @@ export class Engine {
     if (kind === 'CreatedbStmt') {
       const name = node['dbname'] as string;
       if (this.state.catalog.databases.some((d) => d.name === name && !clog.isAborted(d.xmin) && (d.xmax === InvalidXid || clog.isAborted(d.xmax)))) {
-        throw new PgError({ code: '42P04', message: `database "${name}" already exists` });
+        throw new PgError({ code: SqlState.DuplicateDatabase, message: `database "${name}" already exists` });
       }
       const xid = this.assignXid(txn);
       this.log(rec.createDatabase(xid, { def: { oid: this.state.assignOid(), name, xmin: xid, cmin: txn.commandId, xmax: InvalidXid, cmax: 0 } }));
@@ -656,14 +656,14 @@ export class Engine {
       const def = this.state.catalog.database(name, snapshot, own, clog);
       if (def === undefined) {
         if (node['missing_ok'] === true) return commandOnly(command);
-        throw new PgError({ code: '3D000', message: `database "${name}" does not exist` });
+        throw new PgError({ code: SqlState.InvalidCatalogName, message: `database "${name}" does not exist` });
       }
-      if (def.oid === this.db) throw new PgError({ code: '55006', message: 'cannot drop the currently open database' });
+      if (def.oid === this.db) throw new PgError({ code: SqlState.ObjectInUse, message: 'cannot drop the currently open database' });
       this.log(rec.dropDatabase(this.assignXid(txn), { oid: def.oid, cid: txn.commandId }));
     } else if (kind === 'CreateTableSpaceStmt') {
       const name = node['tablespacename'] as string;
       if (this.state.catalog.tablespaces.some((t) => t.name === name && !clog.isAborted(t.xmin) && (t.xmax === InvalidXid || clog.isAborted(t.xmax)))) {
-        throw new PgError({ code: '42710', message: `tablespace "${name}" already exists` });
+        throw new PgError({ code: SqlState.DuplicateObject, message: `tablespace "${name}" already exists` });
       }
       const xid = this.assignXid(txn);
       this.log(rec.createTablespace(xid, { def: { oid: this.state.assignOid(), name, location: (node['location'] as string | undefined) ?? '', xmin: xid, cmin: txn.commandId, xmax: InvalidXid, cmax: 0 } }));
@@ -675,7 +675,7 @@ export class Engine {
         throw new PgError({ code: SqlState.UndefinedObject, message: `tablespace "${name}" does not exist` });
       }
       if (this.state.catalog.tables.some((t) => t.tablespace === def.oid && isVisible(t, snapshot, own, clog))) {
-        throw new PgError({ code: '55000', message: `tablespace "${name}" is not empty` });
+        throw new PgError({ code: SqlState.ObjectNotInPrerequisiteState, message: `tablespace "${name}" is not empty` });
       }
       this.log(rec.dropTablespace(this.assignXid(txn), { oid: def.oid, cid: txn.commandId }));
     }

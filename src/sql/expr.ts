@@ -153,7 +153,7 @@ export function compileExpr(node: Node, ctx: ExprContext): Compiled {
     }
     case 'ParamRef': {
       const n = (body['number'] as number) ?? 0;
-      if (n < 1 || n > ctx.params.length) throw new PgError({ code: '08P01', message: `there is no parameter $${n}` });
+      if (n < 1 || n > ctx.params.length) throw new PgError({ code: SqlState.ProtocolViolation, message: `there is no parameter $${n}` });
       const value = ctx.params[n - 1]!;
       return { eval: () => value, type: 'unknown', name: '?column?' };
     }

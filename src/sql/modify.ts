@@ -191,7 +191,7 @@ function proposedRows(node: Node, ctx: DmlContext, positions: readonly number[])
 function upsert(node: Node, onConflict: Node, ctx: DmlContext, positions: readonly number[]): QueryResult {
   const def = ctx.table;
   if (def.primaryKey === null) {
-    throw new PgError({ code: '42P10', message: 'there is no unique or exclusion constraint matching the ON CONFLICT specification' });
+    throw new PgError({ code: SqlState.InvalidColumnReference, message: 'there is no unique or exclusion constraint matching the ON CONFLICT specification' });
   }
   const width = def.columns.length;
   const both: ExprContext = { ...ctx.expr, excludedOffset: width };
@@ -209,7 +209,7 @@ function upsert(node: Node, onConflict: Node, ctx: DmlContext, positions: readon
     const key = indexKey(proposed, def.primaryKey);
     if (seen.has(key)) {
       throw new PgError({
-        code: '21000', message: 'ON CONFLICT DO UPDATE command cannot affect row a second time',
+        code: SqlState.CardinalityViolation, message: 'ON CONFLICT DO UPDATE command cannot affect row a second time',
         hint: 'Ensure that no rows proposed for insertion within the same command have duplicate constrained values.',
       });
     }

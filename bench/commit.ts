@@ -20,14 +20,10 @@ import { WALWRITER } from '../src/actors/walwriter.js';
 import { Kernel } from '../src/runtime/kernel.js';
 import { COMMITTER, type Acked } from '../test/fixtures/committers.js';
 import { quantile, rawFdatasync } from './raw.js';
+import { numberArg } from './args.js';
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
-
-const COMMITS = arg('commits', 2000);
-const PAIRS = arg('pairs', 5);
+const COMMITS = numberArg('commits', 2000);
+const PAIRS = numberArg('pairs', 5);
 const SEG = 16 * 1024 * 1024;
 
 interface WalRun { latencies: number[]; seconds: number }

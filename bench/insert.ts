@@ -19,11 +19,7 @@ import { join } from 'node:path';
 import { Cluster, type ServerPlacement } from '../src/index.js';
 import { parseLsn } from '../src/wal/lsn.js';
 import { quantile, rawFdatasync } from './raw.js';
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1]! : fallback;
-}
+import { arg } from './args.js';
 
 const COMMITS = Number(arg('commits', '2000'));
 const PAIRS = Number(arg('pairs', '3'));

@@ -8,14 +8,10 @@ import { cpus } from 'node:os';
 import { crc32c } from '../src/wal/crc32c.js';
 import { WalReader } from '../src/wal/reader.js';
 import { WalWriterCore } from '../src/wal/writer.js';
+import { numberArg } from './args.js';
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
-
-const RECORDS = arg('records', 300_000);
-const BODY = arg('body', 100);
+const RECORDS = numberArg('records', 300_000);
+const BODY = numberArg('body', 100);
 const SEG = 16 * 1024 * 1024;
 
 const writer = new WalWriterCore({ systemIdentifier: 1n, timeline: 1, segmentSize: SEG, insertLsn: SEG, prevLsn: 0 });

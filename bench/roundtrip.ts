@@ -19,14 +19,10 @@ import type { ActorRef, Placement } from '../src/runtime/actor.js';
 import { Kernel } from '../src/runtime/kernel.js';
 import '../src/runtime/placement.js';
 import { PINGER, PONGER } from '../test/fixtures/actors.js';
+import { numberArg } from './args.js';
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
-
-const ROUNDS = arg('rounds', 5000);
-const PAIRS = arg('pairs', 5);
+const ROUNDS = numberArg('rounds', 5000);
+const PAIRS = numberArg('pairs', 5);
 const WARMUP = 500;
 
 function quantile(values: number[], q: number): number {

@@ -63,8 +63,8 @@ class Postmaster implements Actor {
   private startup: ActorRef | null = null;
   private walwriter: ActorRef | null = null;
   private checkpointer: ActorRef | null = null;
-  private readonly backends = new Set<string>();
-  private readonly backendRefs: ActorRef[] = [];
+  /** Running backends by ref key. */
+  private readonly backends = new Map<string, ActorRef>();
   private confFiles: { path: string; text: string }[] = [];
   private config: ServerConfig | null = null;
   private sessions = 0;
@@ -85,8 +85,7 @@ class Postmaster implements Actor {
     this.phase = 'stopping';
     this.stopReason = reason;
     ctx.log('info', 'received fast shutdown request');
-    for (const backend of this.backendRefs) ctx.stop(backend);
-    this.backendRefs.length = 0;
+    for (const backend of this.backends.values()) ctx.stop(backend);
     this.backends.clear();
     if (this.checkpointer !== null) ctx.stop(this.checkpointer);
     else this.finishStop(ctx);
@@ -180,7 +179,7 @@ class Postmaster implements Actor {
     for (const name of report.changed) ctx.log('info', `parameter "${name}" changed to "${formatValue(requireSetting(name), this.config!.get(name))}"`);
     for (const problem of report.problems) ctx.log('info', problem);
     if (report.problems.length > 0) ctx.log('info', `configuration file "${this.args.dataDir}/postgresql.conf" contains errors; unaffected changes were applied`);
-    for (const backend of this.backendRefs) ctx.send(backend, { type: 'ConfigReloaded', confFiles: this.confFiles } satisfies ConfigReloaded);
+    for (const backend of this.backends.values()) ctx.send(backend, { type: 'ConfigReloaded', confFiles: this.confFiles } satisfies ConfigReloaded);
     if (this.walwriter !== null) {
       ctx.send(this.walwriter, {
         type: 'WalWriterSettings',
@@ -263,16 +262,13 @@ class Postmaster implements Actor {
       ctx.send(msg.replyTo, { type: 'Connected', ok: false, error } satisfies Connected);
       return;
     }
-    this.backends.add(refKey(backend));
-    this.backendRefs.push(backend);
+    this.backends.set(refKey(backend), backend);
     ctx.send(msg.replyTo, { type: 'Connected', ok: true, backend } satisfies Connected);
   }
 
   private onExit(exit: Exited, ctx: Context): void {
     const key = refKey(exit.ref);
     if (this.backends.delete(key)) {
-      const i = this.backendRefs.findIndex((r) => sameRef(r, exit.ref));
-      if (i >= 0) this.backendRefs.splice(i, 1);
       if (exit.reason.kind === 'crash' && this.phase !== 'stopping') {
         throw new Error(`server process (backend) exited abnormally: ${exit.reason.message}; terminating any other active server processes`);
       }

@@ -18,7 +18,7 @@ import { Fifo } from './mailbox.js';
 /** What sits in a mailbox: a message plus where it came from (a ref key, or timer / io / kernel). */
 export interface Envelope {
   readonly from: string;
-  readonly kind: 'message' | 'init' | 'stop';
+  readonly kind: 'message' | 'stop';
   readonly msg: Message;
 }
 

@@ -72,9 +72,6 @@ export class SimDisk {
     this.run({ kind: 'file.mkdir', path });
   }
 
-  exists(path: string): boolean {
-    return this.files.has(path);
-  }
 
   private complete(op: IoOp, random: () => number): SimIoCompletion {
     const jitter = (base: number): number => base * (0.5 + random());

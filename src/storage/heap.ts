@@ -45,9 +45,6 @@ export class Heap {
     return this.live;
   }
 
-  get blockCount(): number {
-    return this.pages.length;
-  }
 
   /** Where the next insert goes: the first free slot from the hint on, else a new page. */
   freeSlot(): Ctid {

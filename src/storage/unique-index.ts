@@ -37,8 +37,4 @@ export class UniqueIndex {
     if (kept.length === 0) this.entries.delete(key);
     else this.entries.set(key, kept);
   }
-
-  get size(): number {
-    return this.entries.size;
-  }
 }

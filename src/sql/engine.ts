@@ -11,7 +11,13 @@
  *
  * Commits come back as `commit: xid`; the xid stays in the procarray until the actor calls
  * `finishCommit`, after the flush synchronous_commit asks for.
+ *
+ * On a hot standby (`inRecovery`) the same engine serves read-only sessions: every
+ * transaction is read-only (readonly.ts says what is refused), no xid is ever assigned, and
+ * the procarray holds the xids the replaying side knows to be running, owned by no session
+ * here, so that snapshots see the primary's transactions as the primary's own would.
  */
+import { assert } from '../assert.js';
 import { PgError, SqlState } from '../errors.js';
 import { DEFAULT_TABLESPACE, POSTGRES_DATABASE, type ColumnDef, type Oid, type SequenceDef, type TableDef } from '../storage/catalog.js';
 import { FirstNormalXid, InvalidXid, type Xid } from '../storage/clog.js';
@@ -26,6 +32,7 @@ import { formatLsn, type Lsn } from '../wal/lsn.js';
 import { compileExpr, constValue, functionName, unwrap, type ExprContext, type Node, type ScalarFunctions } from './expr.js';
 import { executeDelete, executeInsert, executeUpdate, RowConflict, type DmlContext } from './modify.js';
 import type { ParsedStatement } from './parse.js';
+import { checkQuery, checkUtility, duringRecoveryError, readOnlyOption, readOnlyTransactionError, readWriteDuringRecoveryError } from './readonly.js';
 import { commandOnly, type QueryResult } from './result.js';
 import { executeSelect, selectValues } from './select.js';
 import { liveXids, newTransaction, ProcArray, type Isolation, type Transaction } from './transaction.js';
@@ -37,9 +44,12 @@ export interface ExecuteOptions {
   readonly now: number;
   /** The WAL insert position (as a number: formatted only if a statement asks for it). */
   readonly currentWalLsn: Lsn;
+  /** A hot standby: every transaction is read-only, and none gets an xid. */
   readonly inRecovery: boolean;
   /** The database the session is connected to. */
   readonly database?: string;
+  /** default_transaction_read_only: transactions start read-only unless BEGIN READ WRITE says otherwise. */
+  readonly defaultReadOnly?: boolean;
 }
 
 export type Outcome =
@@ -73,6 +83,8 @@ export class Engine {
   private readonly committing = new Map<Xid, { subxids: Xid[]; session: string }>();
   /** The database of the statement being executed (statements run one at a time). */
   private db: Oid = POSTGRES_DATABASE;
+  /** Whether the statement being executed runs during recovery (then nothing may assign an xid). */
+  private inRecovery = false;
   /** Which session each running xid belongs to (deadlock detection). */
   private readonly xidOwner = new Map<Xid, string>();
   /** session -> the session it waits for. */
@@ -90,8 +102,9 @@ export class Engine {
   execute(session: string, stmt: ParsedStatement, options: ExecuteOptions): Outcome {
     this.records = [];
     this.waitsFor.delete(session);
+    this.inRecovery = options.inRecovery;
     const existing = this.sessions.get(session);
-    const txn = existing ?? newTransaction(session, false, options.defaultIsolation, options.now);
+    const txn = existing ?? newTransaction(session, false, options.defaultIsolation, options.inRecovery || options.defaultReadOnly === true, options.now);
     if (txn.failed && !(stmt.kind === 'TransactionStmt' && ['TRANS_STMT_ROLLBACK', 'TRANS_STMT_COMMIT', 'TRANS_STMT_ROLLBACK_TO'].includes(stmt.node['kind'] as string))) {
       return this.fail(new PgError({ code: SqlState.InFailedSqlTransaction, message: 'current transaction is aborted, commands ignored until end of transaction block' }));
     }
@@ -177,8 +190,11 @@ export class Engine {
         if (txn.explicit) {
           return { kind: 'done', result: commandOnly('BEGIN'), records: [], commit: null };
         }
-        const fresh = newTransaction(session, true, isolationOption(node) ?? options.defaultIsolation, options.now);
+        const readOnly = readOnlyOption(node);
+        const fresh = newTransaction(session, true, isolationOption(node) ?? options.defaultIsolation, options.inRecovery || (readOnly ?? options.defaultReadOnly === true), options.now);
         this.sessions.set(session, fresh);
+        // As in PostgreSQL, the block has begun when its READ WRITE option is refused: it is failed.
+        if (readOnly === false && options.inRecovery) return this.failTransaction(session, fresh, readWriteDuringRecoveryError());
         return { kind: 'done', result: commandOnly('BEGIN'), records: [], commit: null };
       }
       case 'TRANS_STMT_COMMIT': {
@@ -242,11 +258,20 @@ export class Engine {
       throw new PgError({ code: SqlState.InvalidCatalogName, severity: 'FATAL', message: `database "${options.database}" does not exist` });
     }
     this.db = database.oid;
+    const readOnly = txn.readOnly || options.inRecovery;
+    checkUtility(stmt.kind, stmt.node, readOnly, options.inRecovery);
     const functions: ScalarFunctions = {
-      ...this.sequenceFunctions(session, snapshot, own),
+      ...this.sequenceFunctions(session, snapshot, own, readOnly),
       now: () => txn.startedAt,
-      currentWalLsn: () => formatLsn(options.currentWalLsn),
-      txidCurrent: () => this.assignXid(txn),
+      currentWalLsn: () => {
+        if (options.inRecovery) throw recoveryInProgress();
+        return formatLsn(options.currentWalLsn);
+      },
+      txidCurrent: () => {
+        // txid_current() is pg_current_xact_id() underneath, and says so.
+        if (options.inRecovery) throw duringRecoveryError('pg_current_xact_id()');
+        return this.assignXid(txn);
+      },
       inRecovery: () => options.inRecovery,
     };
     const lookup = (relation: Node, mode: number = LockMode.AccessShare): TableDef => {
@@ -265,20 +290,32 @@ export class Engine {
         return selectValues(query, source, rows, exprContext(source));
       },
     });
+    /** The table an INSERT, UPDATE or DELETE writes, once the executor's read-only check passed. */
+    const target = (): TableDef => {
+      const table = lookup(stmt.node['relation'] as Node, LockMode.RowExclusive);
+      checkQuery(stmt.kind, stmt.node, readOnly);
+      return table;
+    };
     const node = stmt.node;
     switch (stmt.kind) {
       case 'SelectStmt': {
+        if (node['intoClause'] !== undefined) {
+          // SELECT ... INTO t is CREATE TABLE t AS SELECT ..., as PostgreSQL's analysis rewrites it.
+          const query = { SelectStmt: { ...node, intoClause: undefined } };
+          return this.createTableAs(txn, { into: node['intoClause'], query }, lookup, snapshot, own, exprContext);
+        }
         const [table, rows] = this.source(node, lookup, snapshot, own, exprContext(null));
+        checkQuery(stmt.kind, node, readOnly);
         return executeSelect(node, table, rows, exprContext(table));
       }
       case 'CreateTableAsStmt':
         return this.createTableAs(txn, node, lookup, snapshot, own, exprContext);
       case 'InsertStmt':
-        return executeInsert(node, dml(lookup(node['relation'] as Node, LockMode.RowExclusive)));
+        return executeInsert(node, dml(target()));
       case 'UpdateStmt':
-        return executeUpdate(node, dml(lookup(node['relation'] as Node, LockMode.RowExclusive)));
+        return executeUpdate(node, dml(target()));
       case 'DeleteStmt':
-        return executeDelete(node, dml(lookup(node['relation'] as Node, LockMode.RowExclusive)));
+        return executeDelete(node, dml(target()));
       case 'DeclareCursorStmt': {
         if (!txn.explicit) throw new PgError({ code: SqlState.NoActiveSqlTransaction, message: 'DECLARE CURSOR can only be used in transaction blocks' });
         const name = node['portalname'] as string;
@@ -286,6 +323,7 @@ export class Engine {
         const [kind, query] = unwrap(node['query'] as Node);
         if (kind !== 'SelectStmt') throw notSupported(`a cursor for ${kind}`);
         const [table, rows] = this.source(query, lookup, snapshot, own, exprContext(null));
+        checkQuery(kind, query, readOnly);
         const result = executeSelect(query, table, rows, exprContext(table));
         txn.cursors.set(name, { columns: result.columns, rows: result.rows, position: 0 });
         return commandOnly('DECLARE CURSOR');
@@ -571,11 +609,17 @@ export class Engine {
    * of what it hands out (one WAL record per 32 calls), so after a crash a sequence skips
    * values but never repeats one.
    */
-  private sequenceFunctions(session: string, snapshot: Snapshot, own: OwnTransaction): Pick<ScalarFunctions, 'nextval' | 'currval' | 'setval'> {
+  private sequenceFunctions(session: string, snapshot: Snapshot, own: OwnTransaction, readOnly: boolean): Pick<ScalarFunctions, 'nextval' | 'currval' | 'setval'> {
     const find = (name: string): { def: SequenceDef; q: SequenceState } => {
       const def = this.state.catalog.sequence(name, this.db, snapshot, own, this.state.clog);
       if (def === undefined) throw new PgError({ code: SqlState.UndefinedTable, message: `relation "${name}" does not exist` });
       return { def, q: this.state.sequences.get(def.oid)! };
+    };
+    /** The sequence, if this transaction may change it. */
+    const findWritable = (name: string, fn: 'nextval()' | 'setval()'): { def: SequenceDef; q: SequenceState } => {
+      const found = find(name);
+      if (readOnly) throw readOnlyTransactionError(fn);
+      return found;
     };
     const remember = (oid: number, value: number): void => {
       const mine = this.currvals.get(session) ?? new Map<number, number>();
@@ -584,7 +628,7 @@ export class Engine {
     };
     return {
       nextval: (name) => {
-        const { def, q } = find(name);
+        const { def, q } = findWritable(name, 'nextval()');
         const next = q.isCalled ? q.lastValue + def.increment : q.lastValue;
         if (next > def.maxValue || next < def.minValue) {
           const which = def.increment > 0 ? `maximum value of sequence "${name}" (${def.maxValue})` : `minimum value of sequence "${name}" (${def.minValue})`;
@@ -610,7 +654,7 @@ export class Engine {
         return value;
       },
       setval: (name, value, isCalled) => {
-        const { def } = find(name);
+        const { def } = findWritable(name, 'setval()');
         if (value < def.minValue || value > def.maxValue) {
           throw new PgError({ code: SqlState.NumericValueOutOfRange, message: `setval: value ${value} is out of bounds for sequence "${name}" (${def.minValue}..${def.maxValue})` });
         }
@@ -697,6 +741,7 @@ export class Engine {
 
   /** The xid this transaction writes with now: the innermost savepoint's, else the top one's. */
   private assignXid(txn: Transaction): Xid {
+    assert(!this.inRecovery, 'no xid is assigned during recovery: every statement that would need one is refused first');
     if (txn.xid === InvalidXid) {
       txn.xid = this.state.clog.assign();
       this.procarray.add(txn.xid);
@@ -766,6 +811,11 @@ export class Engine {
       this.sessions.set(session, txn);
     }
   }
+}
+
+/** pg_current_wal_lsn() and the other WAL control functions on a standby. */
+function recoveryInProgress(): PgError {
+  return new PgError({ code: SqlState.ObjectNotInPrerequisiteState, message: 'recovery is in progress', hint: 'WAL control functions cannot be executed during recovery.' });
 }
 
 function isolationOption(node: Node): Isolation | null {

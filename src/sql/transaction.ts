@@ -5,7 +5,8 @@
  * "virtual" and commits without WAL. READ COMMITTED takes a snapshot per statement,
  * REPEATABLE READ (and SERIALIZABLE, which walship runs as REPEATABLE READ) keeps the first
  * one. After an error inside BEGIN the transaction is failed: everything but ROLLBACK is
- * refused. The procarray lists xids that other snapshots must treat as running; a committing
+ * refused. A read-only transaction (BEGIN READ ONLY, default_transaction_read_only, or any
+ * transaction on a hot standby) stays read-only to its end. The procarray lists xids that other snapshots must treat as running; a committing
  * xid stays in it until its commit record is flushed as synchronous_commit asks, so nobody
  * sees a commit that a crash could still take back.
  */
@@ -43,12 +44,14 @@ export interface Transaction {
   readonly cursors: Map<string, Cursor>;
   commandId: number;
   isolation: Isolation;
+  /** transaction_read_only: fixed when the transaction starts. */
+  readonly readOnly: boolean;
   snapshot: Snapshot | null;
   startedAt: number;
 }
 
-export function newTransaction(session: string, explicit: boolean, isolation: Isolation, now: number): Transaction {
-  return { session, explicit, failed: false, xid: InvalidXid, savepoints: [], subxids: [], cursors: new Map(), commandId: 0, isolation, snapshot: null, startedAt: now };
+export function newTransaction(session: string, explicit: boolean, isolation: Isolation, readOnly: boolean, now: number): Transaction {
+  return { session, explicit, failed: false, xid: InvalidXid, savepoints: [], subxids: [], cursors: new Map(), commandId: 0, isolation, readOnly, snapshot: null, startedAt: now };
 }
 
 export class ProcArray {

@@ -5,42 +5,12 @@
  */
 import { expect } from 'chai';
 import { PgError } from '../../src/errors.js';
-import { Engine, type Outcome } from '../../src/sql/engine.js';
+import { Engine } from '../../src/sql/engine.js';
 import { parseSql } from '../../src/sql/parse.js';
 import type { QueryResult } from '../../src/sql/result.js';
 import { DatabaseState } from '../../src/storage/state.js';
 import { redo } from '../../src/storage/redo.js';
-import type { WalRecordInput } from '../../src/wal/record.js';
-
-class Harness {
-  readonly engine = new Engine(new DatabaseState());
-  /** Every WAL record the engine produced, in order. */
-  readonly wal: WalRecordInput[] = [];
-  run(session: string, sql: string, params: unknown[] = []): Outcome {
-    const [stmt] = parseSql(sql);
-    const outcome = this.engine.execute(session, stmt!, {
-      params: params as never, defaultIsolation: 'read committed', now: Date.UTC(2026, 10, 22), currentWalLsn: 0x1000000, inRecovery: false,
-    });
-    this.wal.push(...outcome.records);
-    if (outcome.kind === 'done' && outcome.commit !== null) this.engine.finishCommit(outcome.commit);
-    return outcome;
-  }
-  /** Runs and expects success. */
-  ok(session: string, sql: string, params: unknown[] = []): QueryResult {
-    const outcome = this.run(session, sql, params);
-    if (outcome.kind === 'error') throw outcome.error;
-    if (outcome.kind === 'wait') throw new Error(`unexpected wait on ${outcome.blocker}`);
-    return outcome.result;
-  }
-  rows(session: string, sql: string): unknown[] {
-    return this.ok(session, sql).rows as unknown[];
-  }
-  error(session: string, sql: string): PgError {
-    const outcome = this.run(session, sql);
-    if (outcome.kind !== 'error') throw new Error(`expected an error from ${sql}, got ${outcome.kind}`);
-    return outcome.error;
-  }
-}
+import { Harness } from './harness.js';
 
 describe('SQL engine', () => {
   let h: Harness;
@@ -82,6 +52,9 @@ describe('SQL engine', () => {
     expect(h.rows('a', 'SELECT id, v FROM evens ORDER BY id LIMIT 2')).to.deep.equal([{ id: 2, v: 'gen' }, { id: 4, v: 'gen' }]);
     expect(h.ok('a', 'INSERT INTO kv (id, v) SELECT id + 1000, v FROM evens').rowCount).to.equal(50);
     expect(h.error('a', 'INSERT INTO kv (id, v) SELECT id, v FROM evens').code).to.equal('23505');
+    const selectInto = h.ok('a', 'SELECT id AS n INTO small FROM kv WHERE id <= 3');
+    expect([selectInto.command, selectInto.rowCount, selectInto.rows]).to.deep.equal(['SELECT', 3, []]);
+    expect(h.rows('a', 'SELECT n FROM small ORDER BY n')).to.deep.equal([{ n: 1 }, { n: 2 }, { n: 3 }]);
   });
 
   it('reports errors with PostgreSQL\'s codes and texts', () => {

@@ -43,6 +43,8 @@ export const SqlState = {
   ObjectInUse: '55006',
   DuplicateDatabase: '42P04',
   DuplicateObject: '42710',
+  ReservedName: '42939',
+  DependentObjectsStillExist: '2BP01',
   SequenceGeneratorLimitExceeded: '2200H',
   InvalidCursorName: '34000',
   DuplicateCursor: '42P03',
@@ -53,6 +55,7 @@ export const SqlState = {
   ConfigFileError: 'F0000',
   DataCorrupted: 'XX001',
   InternalError: 'XX000',
+  InsufficientPrivilege: '42501',
 } as const;
 
 export interface PgErrorFields {

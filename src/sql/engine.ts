@@ -30,13 +30,15 @@ import { LockManager, LockMode } from '../storage/locks.js';
 import type { WalRecordInput } from '../wal/record.js';
 import { formatLsn, type Lsn } from '../wal/lsn.js';
 import { compileExpr, constValue, functionName, unwrap, type ExprContext, type Node, type ScalarFunctions } from './expr.js';
-import { executeDelete, executeInsert, executeUpdate, RowConflict, type DmlContext } from './modify.js';
+import { executeDelete, executeInsert, executeUpdate, nameHeld, RowConflict, type DmlContext } from './modify.js';
 import type { ParsedStatement } from './parse.js';
 import { checkQuery, checkUtility, duringRecoveryError, readOnlyOption, readOnlyTransactionError, readWriteDuringRecoveryError } from './readonly.js';
 import { commandOnly, type QueryResult } from './result.js';
+import { alterRole, committedRole, createRole, dropRoles, PG_ROLES_COLUMNS, pgRolesRows, type RoleContext, type RoleInfo } from './roles.js';
 import { executeSelect, selectValues } from './select.js';
 import { liveXids, newTransaction, ProcArray, type Isolation, type Transaction } from './transaction.js';
 import { coerce, typeFromName } from './types.js';
+import { virtualTable } from './virtual-table.js';
 
 export interface ExecuteOptions {
   readonly params: readonly Datum[];
@@ -50,6 +52,8 @@ export interface ExecuteOptions {
   readonly database?: string;
   /** default_transaction_read_only: transactions start read-only unless BEGIN READ WRITE says otherwise. */
   readonly defaultReadOnly?: boolean;
+  /** Uniform in [0, 1): salts for password verifiers (node:crypto's randomness when absent). */
+  readonly random?: () => number;
 }
 
 export type Outcome =
@@ -92,6 +96,11 @@ export class Engine {
   readonly locks = new LockManager();
 
   constructor(readonly state: DatabaseState) {}
+
+  /** The latest committed version of a role (pg_authid), for authentication; undefined if there is none. */
+  role(name: string): RoleInfo | undefined {
+    return committedRole(this.state, this.procarray, name);
+  }
 
   /** Whether the session is inside BEGIN ... (PostgreSQL's transaction status: 'T' or 'E'). */
   transactionStatus(session: string): 'idle' | 'in transaction' | 'failed' {
@@ -290,6 +299,10 @@ export class Engine {
         return selectValues(query, source, rows, exprContext(source));
       },
     });
+    const roles = (): RoleContext => ({
+      state: this.state, snapshot, own, procarray: this.procarray, commandId: txn.commandId, random: options.random,
+      xid: () => this.assignXid(txn), log: (r) => this.log(r),
+    });
     /** The table an INSERT, UPDATE or DELETE writes, once the executor's read-only check passed. */
     const target = (): TableDef => {
       const table = lookup(stmt.node['relation'] as Node, LockMode.RowExclusive);
@@ -369,6 +382,12 @@ export class Engine {
       case 'CreateTableSpaceStmt':
       case 'DropTableSpaceStmt':
         return this.databaseOrTablespace(txn, stmt.kind, node, snapshot, own);
+      case 'CreateRoleStmt':
+        return createRole(node, roles());
+      case 'AlterRoleStmt':
+        return alterRole(node, roles());
+      case 'DropRoleStmt':
+        return dropRoles(node, roles());
       default:
         throw notSupported(stmt.kind.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase());
     }
@@ -382,6 +401,8 @@ export class Engine {
     if (from.length === 0) return [null, () => [[]]];
     const [kind, body] = unwrap(from[0]!);
     if (kind === 'RangeVar') {
+      const view = this.catalogView(body, snapshot, own);
+      if (view !== null) return view;
       const table = lookup(body);
       return [table, () => {
         const rows: (readonly Datum[])[] = [];
@@ -391,6 +412,14 @@ export class Engine {
     }
     if (kind === 'RangeFunction') return generateSeries(body, ctx);
     throw notSupported(`FROM ${kind}`);
+  }
+
+  /** A view over the catalog, found before any table: PostgreSQL searches pg_catalog first. */
+  private catalogView(relation: Node, snapshot: Snapshot, own: OwnTransaction): [TableDef, () => (readonly Datum[])[]] | null {
+    const schema = relation['schemaname'] as string | undefined;
+    if (schema !== undefined && schema !== 'pg_catalog') return null;
+    if (relation['relname'] === 'pg_roles') return [virtualTable('pg_roles', PG_ROLES_COLUMNS), () => pgRolesRows(this.state, snapshot, own)];
+    return null;
   }
 
   /** CREATE TABLE ... AS SELECT: a new table with the query's columns, filled with its rows. */
@@ -421,23 +450,10 @@ export class Engine {
     return { command: 'SELECT', rowCount: values.length, columns: [], rows: [] };
   }
 
-  /**
-   * Is a relation name taken? Names are unique across every catalog version that has not
-   * aborted, whatever the snapshot: a name being created or dropped by a running
-   * transaction makes the caller wait for it, as PostgreSQL's unique catalog index does.
-   */
+  /** Is a relation name taken in this database (tables and sequences share one namespace)? */
   private nameTaken(name: string, own: OwnTransaction): boolean {
     const versions = [...this.state.catalog.tables, ...this.state.catalog.sequences].filter((v) => v.name === name && v.database === this.db);
-    for (const v of versions) {
-      if (this.state.clog.isAborted(v.xmin)) continue;
-      if (!own.xids.has(v.xmin) && this.procarray.has(v.xmin)) throw new RowConflict(v.xmin);
-      if (v.xmax !== InvalidXid && !this.state.clog.isAborted(v.xmax)) {
-        if (own.xids.has(v.xmax) || this.state.clog.isCommitted(v.xmax)) continue;
-        if (this.procarray.has(v.xmax)) throw new RowConflict(v.xmax);
-      }
-      return true;
-    }
-    return false;
+    return nameHeld(versions, own, this.state.clog, this.procarray);
   }
 
   private createTable(txn: Transaction, node: Node, own: OwnTransaction): QueryResult {
@@ -844,10 +860,7 @@ function generateSeries(body: Node, ctx: ExprContext): [TableDef, () => (readonl
   if (step === 0) throw new PgError({ code: SqlState.InvalidParameterValue, message: 'step size cannot equal zero' });
   const alias = body['alias'] as Node | undefined;
   const column = ((alias?.['colnames'] as Node[] | undefined)?.map((n) => unwrap(n)[1]['sval'] as string)[0]) ?? (alias?.['aliasname'] as string | undefined) ?? 'generate_series';
-  const table: TableDef = {
-    oid: -1, name: (alias?.['aliasname'] as string | undefined) ?? 'generate_series', database: POSTGRES_DATABASE, tablespace: DEFAULT_TABLESPACE,
-    columns: [{ name: column, type: 'int4', notNull: false, default: null }], primaryKey: null, primaryKeyName: null, xmin: 0, cmin: 0, xmax: 0, cmax: 0,
-  };
+  const table = virtualTable((alias?.['aliasname'] as string | undefined) ?? 'generate_series', [{ name: column, type: 'int4' }]);
   return [table, () => {
     const rows: Datum[][] = [];
     for (let v = start!; step > 0 ? v <= stop! : v >= stop!; v += step) rows.push([v]);

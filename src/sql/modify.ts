@@ -10,10 +10,10 @@
  */
 import { PgError, SqlState } from '../errors.js';
 import type { TableDef } from '../storage/catalog.js';
-import { InvalidXid, type Xid } from '../storage/clog.js';
+import { InvalidXid, type Clog, type Xid } from '../storage/clog.js';
 import type { Ctid, Datum, HeapTuple } from '../storage/heap.js';
 import * as rec from '../storage/records.js';
-import { isVisible, type OwnTransaction, type Snapshot } from '../storage/snapshot.js';
+import { isVisible, type OwnTransaction, type Snapshot, type TupleHeader } from '../storage/snapshot.js';
 import type { DatabaseState } from '../storage/state.js';
 import { indexKey } from '../storage/unique-index.js';
 import type { WalRecordInput } from '../wal/record.js';
@@ -28,6 +28,25 @@ export class RowConflict extends Error {
   constructor(readonly blocker: Xid) {
     super(`waiting for transaction ${blocker}`);
   }
+}
+
+/**
+ * Does one of these catalog versions (all of one name) hold the name? Names are unique across
+ * every version that has not aborted, whatever the snapshot: a name being created or dropped
+ * by a running transaction makes the caller wait for it (RowConflict), as PostgreSQL's unique
+ * catalog index does.
+ */
+export function nameHeld(versions: Iterable<TupleHeader>, own: OwnTransaction, clog: Clog, procarray: ProcArray): boolean {
+  for (const v of versions) {
+    if (clog.isAborted(v.xmin)) continue;
+    if (!own.xids.has(v.xmin) && procarray.has(v.xmin)) throw new RowConflict(v.xmin);
+    if (v.xmax !== InvalidXid && !clog.isAborted(v.xmax)) {
+      if (own.xids.has(v.xmax) || clog.isCommitted(v.xmax)) continue;
+      if (procarray.has(v.xmax)) throw new RowConflict(v.xmax);
+    }
+    return true;
+  }
+  return false;
 }
 
 export interface DmlContext {

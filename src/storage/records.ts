@@ -7,10 +7,10 @@
  */
 import type { WalRecordInput } from '../wal/record.js';
 import type { Lsn } from '../wal/lsn.js';
-import type { DatabaseDef, Oid, SequenceDef, TableDef, TablespaceDef } from './catalog.js';
+import type { DatabaseDef, Oid, RoleDef, SequenceDef, TableDef, TablespaceDef } from './catalog.js';
 import type { Xid } from './clog.js';
 import type { Ctid, Datum } from './heap.js';
-import { DatabaseInfo, HeapInfo, Heap2Info, Rmgr, SequenceInfo, StandbyInfo, StorageInfo, TablespaceInfo, XactInfo, XlogInfo } from './rmgr.js';
+import { AuthidInfo, DatabaseInfo, HeapInfo, Heap2Info, Rmgr, SequenceInfo, StandbyInfo, StorageInfo, TablespaceInfo, XactInfo, XlogInfo } from './rmgr.js';
 
 export interface HeapInsertBody { readonly rel: Oid; readonly ctid: Ctid; readonly cid: number; readonly values: readonly Datum[] }
 export interface HeapDeleteBody { readonly rel: Oid; readonly ctid: Ctid; readonly cid: number }
@@ -29,6 +29,9 @@ export interface DropObjectBody { readonly oid: Oid; readonly cid: number }
 export interface CreateSequenceBody { readonly def: SequenceDef }
 /** A sequence's state as logged: PostgreSQL logs SEQ_LOG_VALS values ahead of what nextval handed out. */
 export interface SequenceLogBody { readonly rel: Oid; readonly lastValue: number; readonly isCalled: boolean }
+export interface CreateRoleBody { readonly def: RoleDef }
+/** ALTER ROLE: the live version of role `oid` is deleted by the record's xid and `def` takes its place. */
+export interface AlterRoleBody { readonly oid: Oid; readonly cid: number; readonly def: RoleDef }
 export interface AccessExclusiveLocksBody { readonly locks: readonly { readonly xid: Xid; readonly database: Oid; readonly rel: Oid }[] }
 
 export const heapInsert = (xid: Xid, body: HeapInsertBody): WalRecordInput => ({ rmgr: Rmgr.Heap, info: HeapInfo.Insert, xid, body });
@@ -45,6 +48,9 @@ export const dropDatabase = (xid: Xid, body: DropObjectBody): WalRecordInput => 
 export const createTablespace = (xid: Xid, body: CreateTablespaceBody): WalRecordInput => ({ rmgr: Rmgr.Tablespace, info: TablespaceInfo.Create, xid, body });
 export const dropTablespace = (xid: Xid, body: DropObjectBody): WalRecordInput => ({ rmgr: Rmgr.Tablespace, info: TablespaceInfo.Drop, xid, body });
 export const createSequence = (xid: Xid, body: CreateSequenceBody): WalRecordInput => ({ rmgr: Rmgr.Storage, info: StorageInfo.CreateSequence, xid, body });
+export const createRole = (xid: Xid, body: CreateRoleBody): WalRecordInput => ({ rmgr: Rmgr.Authid, info: AuthidInfo.Create, xid, body });
+export const alterRole = (xid: Xid, body: AlterRoleBody): WalRecordInput => ({ rmgr: Rmgr.Authid, info: AuthidInfo.Alter, xid, body });
+export const dropRole = (xid: Xid, body: DropObjectBody): WalRecordInput => ({ rmgr: Rmgr.Authid, info: AuthidInfo.Drop, xid, body });
 export const sequenceLog = (body: SequenceLogBody): WalRecordInput => ({ rmgr: Rmgr.Sequence, info: SequenceInfo.Log, xid: 0, body });
 export const runningXacts = (body: RunningXactsBody): WalRecordInput => ({ rmgr: Rmgr.Standby, info: StandbyInfo.RunningXacts, xid: 0, body });
 export const accessExclusiveLocks = (body: AccessExclusiveLocksBody): WalRecordInput => ({ rmgr: Rmgr.Standby, info: StandbyInfo.Lock, xid: 0, body });

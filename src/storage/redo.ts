@@ -12,9 +12,9 @@ import type { WalRecord, WalRecordInput } from '../wal/record.js';
 import { FrozenXid, InvalidXid } from './clog.js';
 import { indexKey } from './unique-index.js';
 import type {
-  CheckpointBody, FreezeBody, CreateDatabaseBody, CreateSequenceBody, CreateTableBody, CreateTablespaceBody, DropObjectBody, DropTableBody, SequenceLogBody, HeapDeleteBody, HeapInsertBody, HeapUpdateBody, RunningXactsBody, VacuumBody, XactBody,
+  AlterRoleBody, CheckpointBody, CreateRoleBody, FreezeBody, CreateDatabaseBody, CreateSequenceBody, CreateTableBody, CreateTablespaceBody, DropObjectBody, DropTableBody, SequenceLogBody, HeapDeleteBody, HeapInsertBody, HeapUpdateBody, RunningXactsBody, VacuumBody, XactBody,
 } from './records.js';
-import { DatabaseInfo, HeapInfo, Heap2Info, Rmgr, RMGR_NAMES, SequenceInfo, StandbyInfo, StorageInfo, TablespaceInfo, XactInfo, XlogInfo } from './rmgr.js';
+import { AuthidInfo, DatabaseInfo, HeapInfo, Heap2Info, Rmgr, RMGR_NAMES, SequenceInfo, StandbyInfo, StorageInfo, TablespaceInfo, XactInfo, XlogInfo } from './rmgr.js';
 import type { DatabaseState } from './state.js';
 
 type Redo = (state: DatabaseState, record: WalRecordInput) => void;
@@ -127,6 +127,23 @@ const REDO_BY_NAME: Readonly<Record<string, Redo>> = {
     q.isCalled = body.isCalled;
     q.logged = 0;
   },
+  [`${Rmgr.Authid}:${AuthidInfo.Create}`]: (state, record) => {
+    const { def } = record.body as CreateRoleBody;
+    noteXid(state, record);
+    state.catalog.roles.push(def);
+    if (def.oid >= state.nextOid) state.nextOid = def.oid + 1;
+  },
+  [`${Rmgr.Authid}:${AuthidInfo.Alter}`]: (state, record) => {
+    const body = record.body as AlterRoleBody;
+    noteXid(state, record);
+    state.catalog.dropObject('roles', body.oid, record.xid, body.cid, state.clog);
+    state.catalog.roles.push(body.def);
+  },
+  [`${Rmgr.Authid}:${AuthidInfo.Drop}`]: (state, record) => {
+    const body = record.body as DropObjectBody;
+    noteXid(state, record);
+    state.catalog.dropObject('roles', body.oid, record.xid, body.cid, state.clog);
+  },
   [`${Rmgr.Standby}:${StandbyInfo.RunningXacts}`]: (state, record) => advanceCounters(state, record.body as RunningXactsBody),
   [`${Rmgr.Standby}:${StandbyInfo.Lock}`]: () => {},
   [`${Rmgr.XLOG}:${XlogInfo.CheckpointShutdown}`]: (state, record) => advanceCounters(state, record.body as CheckpointBody),
@@ -160,6 +177,7 @@ export function describeRecord(record: WalRecordInput): string {
     [Rmgr.Database]: { [DatabaseInfo.Create]: 'CREATE', [DatabaseInfo.Drop]: 'DROP' },
     [Rmgr.Tablespace]: { [TablespaceInfo.Create]: 'CREATE', [TablespaceInfo.Drop]: 'DROP' },
     [Rmgr.Standby]: { [StandbyInfo.RunningXacts]: 'RUNNING_XACTS', [StandbyInfo.Lock]: 'LOCK' },
+    [Rmgr.Authid]: { [AuthidInfo.Create]: 'CREATE', [AuthidInfo.Alter]: 'ALTER', [AuthidInfo.Drop]: 'DROP' },
     [Rmgr.XLOG]: { [XlogInfo.CheckpointShutdown]: 'CHECKPOINT_SHUTDOWN', [XlogInfo.CheckpointOnline]: 'CHECKPOINT_ONLINE' },
   };
   return `${RMGR_NAMES[record.rmgr] ?? record.rmgr}/${names[record.rmgr]?.[record.info] ?? `0x${record.info.toString(16)}`}`;

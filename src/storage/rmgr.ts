@@ -5,6 +5,11 @@
  * sees familiar names. Each record kind has exactly one redo function (redo.ts); the
  * primary applies its own changes through the same functions, so crash recovery and every
  * standby replay exactly what the primary did.
+ *
+ * Roles are the one exception to PostgreSQL's numbering: there, CREATE ROLE writes heap
+ * records into the pg_authid catalog table, and walship has no catalog heaps. Roles get a
+ * resource manager of their own instead, numbered in the range PostgreSQL keeps for custom
+ * resource managers (128 and up), as an extension's would be.
  */
 
 export const Rmgr = {
@@ -18,12 +23,13 @@ export const Rmgr = {
   Heap2: 9,
   Heap: 10,
   Sequence: 15,
+  Authid: 128,
 } as const;
 
 export type RmgrId = (typeof Rmgr)[keyof typeof Rmgr];
 
 export const RMGR_NAMES: Readonly<Record<number, string>> = {
-  0: 'XLOG', 1: 'Transaction', 2: 'Storage', 3: 'CLOG', 4: 'Database', 5: 'Tablespace', 8: 'Standby', 9: 'Heap2', 10: 'Heap', 15: 'Sequence',
+  0: 'XLOG', 1: 'Transaction', 2: 'Storage', 3: 'CLOG', 4: 'Database', 5: 'Tablespace', 8: 'Standby', 9: 'Heap2', 10: 'Heap', 15: 'Sequence', 128: 'Authid',
 };
 
 /** Record kinds (the `info` byte) within each resource manager. */
@@ -36,3 +42,4 @@ export const StorageInfo = { CreateTable: 0x10, DropTable: 0x20, CreateSequence:
 export const DatabaseInfo = { Create: 0x00, Drop: 0x10 } as const;
 export const TablespaceInfo = { Create: 0x00, Drop: 0x10 } as const;
 export const SequenceInfo = { Log: 0x00 } as const;
+export const AuthidInfo = { Create: 0x00, Alter: 0x10, Drop: 0x20 } as const;

@@ -29,13 +29,15 @@ import type { DatabaseState, SequenceState } from '../storage/state.js';
 import { LockManager, LockMode } from '../storage/locks.js';
 import type { WalRecordInput } from '../wal/record.js';
 import { formatLsn, type Lsn } from '../wal/lsn.js';
-import { compileExpr, constValue, functionName, unwrap, type ExprContext, type Node, type ScalarFunctions } from './expr.js';
+import { constValue, unwrap, type ExprContext, type Node, type ScalarFunctions } from './expr.js';
 import { executeDelete, executeInsert, executeUpdate, nameHeld, RowConflict, type DmlContext } from './modify.js';
 import type { ParsedStatement } from './parse.js';
 import { checkQuery, checkUtility, duringRecoveryError, readOnlyOption, readOnlyTransactionError, readWriteDuringRecoveryError } from './readonly.js';
+import { rangeFunction } from './range-function.js';
 import { commandOnly, type QueryResult } from './result.js';
 import { alterRole, committedRole, createRole, dropRoles, PG_ROLES_COLUMNS, pgRolesRows, type RoleContext, type RoleInfo } from './roles.js';
 import { executeSelect, selectValues } from './select.js';
+import { SystemCalls, type SystemHooks } from './system.js';
 import { liveXids, newTransaction, ProcArray, type Isolation, type Transaction } from './transaction.js';
 import { coerce, typeFromName } from './types.js';
 import { virtualTable } from './virtual-table.js';
@@ -54,7 +56,11 @@ export interface ExecuteOptions {
   readonly defaultReadOnly?: boolean;
   /** Uniform in [0, 1): salts for password verifiers (node:crypto's randomness when absent). */
   readonly random?: () => number;
+  /** Views and functions the server serves (pg_stat_replication, pg_last_wal_receive_lsn(), ...). */
+  readonly system?: SystemHooks;
 }
+
+export type { SystemHooks } from './system.js';
 
 export type Outcome =
   | { readonly kind: 'done'; readonly result: QueryResult; readonly records: readonly WalRecordInput[]; readonly commit: Xid | null }
@@ -89,6 +95,8 @@ export class Engine {
   private db: Oid = POSTGRES_DATABASE;
   /** Whether the statement being executed runs during recovery (then nothing may assign an xid). */
   private inRecovery = false;
+  /** The server's views and functions, as the statement being executed has asked for them. */
+  private system = new SystemCalls(undefined);
   /** Which session each running xid belongs to (deadlock detection). */
   private readonly xidOwner = new Map<Xid, string>();
   /** session -> the session it waits for. */
@@ -267,6 +275,7 @@ export class Engine {
       throw new PgError({ code: SqlState.InvalidCatalogName, severity: 'FATAL', message: `database "${options.database}" does not exist` });
     }
     this.db = database.oid;
+    this.system = new SystemCalls(options.system);
     const readOnly = txn.readOnly || options.inRecovery;
     checkUtility(stmt.kind, stmt.node, readOnly, options.inRecovery);
     const functions: ScalarFunctions = {
@@ -282,6 +291,7 @@ export class Engine {
         return this.assignXid(txn);
       },
       inRecovery: () => options.inRecovery,
+      server: (name, args) => this.system.call(name, args),
     };
     const lookup = (relation: Node, mode: number = LockMode.AccessShare): TableDef => {
       const name = relation['relname'] as string;
@@ -410,16 +420,23 @@ export class Engine {
         return rows;
       }];
     }
-    if (kind === 'RangeFunction') return generateSeries(body, ctx);
+    if (kind === 'RangeFunction') return rangeFunction(body, ctx);
     throw notSupported(`FROM ${kind}`);
   }
 
-  /** A view over the catalog, found before any table: PostgreSQL searches pg_catalog first. */
+  /**
+   * A system view — pg_roles, or one the server serves — found before any table, as
+   * PostgreSQL searches pg_catalog first. Every system view's name starts with pg_, so the
+   * server is asked for no other name.
+   */
   private catalogView(relation: Node, snapshot: Snapshot, own: OwnTransaction): [TableDef, () => (readonly Datum[])[]] | null {
     const schema = relation['schemaname'] as string | undefined;
-    if (schema !== undefined && schema !== 'pg_catalog') return null;
-    if (relation['relname'] === 'pg_roles') return [virtualTable('pg_roles', PG_ROLES_COLUMNS), () => pgRolesRows(this.state, snapshot, own)];
-    return null;
+    const name = relation['relname'] as string;
+    if ((schema !== undefined && schema !== 'pg_catalog') || !name.startsWith('pg_')) return null;
+    if (name === 'pg_roles') return [virtualTable(name, PG_ROLES_COLUMNS), () => pgRolesRows(this.state, snapshot, own)];
+    const view = this.system.view(name);
+    if (view === undefined) return null;
+    return [virtualTable(name, view.columns), () => [...view.rows]];
   }
 
   /** CREATE TABLE ... AS SELECT: a new table with the query's columns, filled with its rows. */
@@ -844,26 +861,4 @@ function isolationOption(node: Node): Isolation | null {
     }
   }
   return null;
-}
-
-/** generate_series(start, stop [, step]) in FROM, as a one-column source. */
-function generateSeries(body: Node, ctx: ExprContext): [TableDef, () => (readonly Datum[])[]] {
-  const calls = ((body['functions'] as Node[]) ?? []).map((f) => (unwrap(f)[1]['items'] as Node[])[0]!);
-  if (calls.length !== 1) throw notSupported('ROWS FROM with several functions');
-  const [kind, call] = unwrap(calls[0]!);
-  if (kind !== 'FuncCall' || functionName(call) !== 'generate_series') throw notSupported(`FROM ${kind === 'FuncCall' ? functionName(call) : kind}()`);
-  const args = ((call['args'] as Node[] | undefined) ?? []).map((a) => compileExpr(a, ctx).eval([]));
-  if (args.length < 2 || args.length > 3 || args.some((a) => typeof a !== 'number')) {
-    throw new PgError({ code: SqlState.UndefinedFunction, message: `function generate_series(${args.map(() => 'unknown').join(', ')}) does not exist` });
-  }
-  const [start, stop, step = 1] = args as number[];
-  if (step === 0) throw new PgError({ code: SqlState.InvalidParameterValue, message: 'step size cannot equal zero' });
-  const alias = body['alias'] as Node | undefined;
-  const column = ((alias?.['colnames'] as Node[] | undefined)?.map((n) => unwrap(n)[1]['sval'] as string)[0]) ?? (alias?.['aliasname'] as string | undefined) ?? 'generate_series';
-  const table = virtualTable((alias?.['aliasname'] as string | undefined) ?? 'generate_series', [{ name: column, type: 'int4' }]);
-  return [table, () => {
-    const rows: Datum[][] = [];
-    for (let v = start!; step > 0 ? v <= stop! : v >= stop!; v += step) rows.push([v]);
-    return rows;
-  }];
 }

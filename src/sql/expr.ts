@@ -5,13 +5,16 @@
  * $n parameters, comparison and arithmetic operators, AND / OR / NOT with SQL's
  * three-valued logic, IS [NOT] NULL, IN (...), casts, and the scalar functions of the
  * issue (now(), pg_current_wal_lsn(), pg_wal_lsn_diff(), txid_current(),
- * pg_is_in_recovery(), ...). Aggregates are planned by the executor, not here. Anything
- * else is refused with a PgError naming it, never silently evaluated wrong.
+ * pg_is_in_recovery(), ...). Aggregates are planned by the executor, not here. A function
+ * walship does not implement is asked of the server (system.ts); one the server does not
+ * know either is PostgreSQL's 42883. Anything else is refused with a PgError naming it,
+ * never silently evaluated wrong.
  */
 import { PgError, SqlState } from '../errors.js';
 import type { TableDef, TypeName } from '../storage/catalog.js';
 import type { Datum } from '../storage/heap.js';
 import { lsnDiff, parseLsn } from '../wal/lsn.js';
+import { recordText, type SystemCallResult } from './system.js';
 import { coerce, typeFromName } from './types.js';
 
 export type Node = Readonly<Record<string, any>>;
@@ -25,6 +28,8 @@ export interface ScalarFunctions {
   currentWalLsn(): string;
   txidCurrent(): number;
   inRecovery(): boolean;
+  /** A function the server implements (SystemHooks.call, once per statement for the same arguments); undefined if it has none by that name. */
+  server(name: string, args: readonly Datum[]): SystemCallResult | undefined;
 }
 
 export interface ExprContext {
@@ -37,6 +42,7 @@ export interface ExprContext {
 
 export interface Compiled {
   readonly eval: RowEval;
+  /** Known at compile time, except a server function's: known once it has answered. */
   readonly type: TypeName | 'unknown';
   /** The output column name PostgreSQL would give it. */
   readonly name: string;
@@ -231,6 +237,15 @@ export function functionName(body: Node): string {
 function compileFunction(body: Node, ctx: ExprContext): Compiled {
   const name = functionName(body);
   const args = ((body['args'] as Node[] | undefined) ?? []).map((a) => compileExpr(a, ctx));
+  return builtinFunction(name, args, ctx) ?? serverFunction(name, args, ctx);
+}
+
+/** A function walship implements, compiled; undefined for any other name. */
+export function compileBuiltinFunction(body: Node, ctx: ExprContext): Compiled | undefined {
+  return builtinFunction(functionName(body), ((body['args'] as Node[] | undefined) ?? []).map((a) => compileExpr(a, ctx)), ctx);
+}
+
+function builtinFunction(name: string, args: readonly Compiled[], ctx: ExprContext): Compiled | undefined {
   const fixed = (count: number): void => {
     if (args.length !== count) throw undefinedFunction(name, args.length);
   };
@@ -292,11 +307,35 @@ function compileFunction(body: Node, ctx: ExprContext): Compiled {
     case 'coalesce':
       return { eval: (row) => { for (const a of args) { const v = a.eval(row); if (v !== null) return v; } return null; }, type: args[0]?.type ?? 'unknown', name };
     default:
-      throw undefinedFunction(name, args.length);
+      return undefined;
   }
 }
 
-function undefinedFunction(name: string, argc: number): PgError {
+/**
+ * A function the server serves. Whether it exists, and its type, are known only once it is
+ * called, so an unknown name fails when first evaluated (PostgreSQL fails it at parse).
+ */
+function serverFunction(name: string, args: readonly Compiled[], ctx: ExprContext): Compiled {
+  let type: Compiled['type'] = 'unknown';
+  return {
+    eval: (row) => {
+      const result = ctx.functions.server(name, args.map((a) => a.eval(row)));
+      if (result === undefined) throw undefinedFunction(name, args.length);
+      if ('row' in result) {
+        type = 'record';
+        return recordText(result.columns, result.row);
+      }
+      type = result.type;
+      return result.value;
+    },
+    get type() {
+      return type;
+    },
+    name,
+  };
+}
+
+export function undefinedFunction(name: string, argc: number): PgError {
   return new PgError({
     code: SqlState.UndefinedFunction,
     message: `function ${name}(${Array(argc).fill('unknown').join(', ')}) does not exist`,

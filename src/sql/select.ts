@@ -14,6 +14,7 @@ const AGGREGATES = new Set(['count', 'sum', 'min', 'max', 'avg']);
 
 interface Output {
   readonly name: string;
+  /** Read after evaluation: a server function's type is known only once it has answered. */
   readonly type: TypeName | 'unknown';
   /** Per group of rows (a plain column is evaluated on the group's first row). */
   readonly value: (rows: readonly (readonly Datum[])[]) => Datum;
@@ -49,14 +50,21 @@ function outputs(targets: readonly Node[], table: TableDef | null, ctx: ExprCont
       table.columns.forEach((c, i) => out.push({ name: c.name, type: c.type, aggregate: false, value: (rows) => rows[0]?.[i] ?? null }));
       continue;
     }
-    let o: Output;
+    const alias = res['name'] as string | undefined;
     if (kind === 'FuncCall' && AGGREGATES.has(functionName(body))) {
-      o = aggregate(body, ctx);
-    } else {
-      const c: Compiled = compileExpr(val, ctx);
-      o = { name: c.name, type: c.type, aggregate: false, value: (rows) => (rows[0] === undefined ? null : c.eval(rows[0])) };
+      const o = aggregate(body, ctx);
+      out.push(alias !== undefined ? { ...o, name: alias } : o);
+      continue;
     }
-    out.push(res['name'] !== undefined ? { ...o, name: res['name'] as string } : o);
+    const c: Compiled = compileExpr(val, ctx);
+    out.push({
+      name: alias ?? c.name,
+      get type() {
+        return c.type;
+      },
+      aggregate: false,
+      value: (rows) => (rows[0] === undefined ? null : c.eval(rows[0])),
+    });
   }
   return out;
 }

@@ -3,7 +3,8 @@
  *
  * int2/int4/int8/float4/float8/numeric are JavaScript numbers, text and varchar strings,
  * bool booleans, timestamptz Dates stored as epoch milliseconds, pg_lsn strings in X/X form,
- * bytea Uint8Arrays, NULL null. `coerce` converts a value to a column's type as an INSERT or
+ * bytea Uint8Arrays, interval and record PostgreSQL's text for them ('00:00:00.001234',
+ * '(s1,0/3000148)'), NULL null. `coerce` converts a value to a column's type as an INSERT or
  * UPDATE does (assignment casts), with PostgreSQL's error texts for bad input.
  */
 import { PgError, SqlState } from '../errors.js';
@@ -26,6 +27,7 @@ export function typeFromName(name: string): TypeName | null {
     case 'timestamptz': case 'timestamp': return 'timestamptz';
     case 'pg_lsn': return 'pg_lsn';
     case 'bytea': return 'bytea';
+    case 'interval': return 'interval';
     default: return null;
   }
 }
@@ -100,6 +102,12 @@ export function coerce(value: Datum, type: TypeName): Datum {
       if (value instanceof Uint8Array) return value;
       if (typeof value === 'string' && value.startsWith('\\x')) return new Uint8Array(Buffer.from(value.slice(2), 'hex'));
       return new Uint8Array(Buffer.from(String(value)));
+    case 'interval':
+      // Kept as PostgreSQL prints it; walship does no interval arithmetic.
+      if (typeof value !== 'string' || value.trim() === '') throw badInput(type, value);
+      return value.trim();
+    case 'record':
+      return String(value);
   }
 }
 

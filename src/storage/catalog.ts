@@ -20,7 +20,8 @@ export type Oid = number;
 /** PostgreSQL's first OID for user objects: everything below is the system's. */
 export const FirstNormalObjectId: Oid = 16384;
 
-export type TypeName = 'int2' | 'int4' | 'int8' | 'float4' | 'float8' | 'numeric' | 'text' | 'varchar' | 'bool' | 'timestamptz' | 'pg_lsn' | 'bytea';
+/** Column and value types. `interval` is kept as PostgreSQL's text; `record` is only ever a function's result. */
+export type TypeName = 'int2' | 'int4' | 'int8' | 'float4' | 'float8' | 'numeric' | 'text' | 'varchar' | 'bool' | 'timestamptz' | 'pg_lsn' | 'bytea' | 'interval' | 'record';
 
 export type DefaultExpr =
   | { readonly kind: 'const'; readonly value: Datum }

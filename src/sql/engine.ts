@@ -16,6 +16,10 @@
  * transaction is read-only (readonly.ts says what is refused), no xid is ever assigned, and
  * the procarray holds the xids the replaying side knows to be running, owned by no session
  * here, so that snapshots see the primary's transactions as the primary's own would.
+ *
+ * Elsewhere on purpose: what read-only transactions refuse (readonly.ts), roles
+ * (roles.ts), functions in FROM (range-function.ts), and the views and functions the server
+ * serves from outside the engine (system.ts, reached through ExecuteOptions.system).
  */
 import { assert } from '../assert.js';
 import { PgError, SqlState } from '../errors.js';

@@ -34,7 +34,8 @@ export interface FileBatchEntry {
 }
 
 export type FileOp =
-  | { readonly kind: 'file.read'; readonly path: string }
+  /** The whole file, or `length` bytes from `offset` (fewer if the file is shorter); null if there is no file. */
+  | { readonly kind: 'file.read'; readonly path: string; readonly offset?: number; readonly length?: number }
   | {
     readonly kind: 'file.writeBatch';
     readonly files: readonly FileBatchEntry[];
@@ -87,7 +88,7 @@ export class RealFileIo {
     const file = op as FileOp;
     switch (file.kind) {
       case 'file.read':
-        return this.read(file.path);
+        return file.offset === undefined ? this.read(file.path) : this.readRange(file.path, file.offset, file.length ?? 0);
       case 'file.writeBatch':
         for (const entry of file.files) this.writeEntry(entry, file.sync);
         return null;
@@ -168,6 +169,25 @@ export class RealFileIo {
     } finally {
       closeSync(fd);
     }
+  }
+
+  /** A positional read through the cached descriptor (WAL being streamed is read this way, a piece at a time). */
+  private readRange(path: string, offset: number, length: number): Uint8Array | null {
+    let fd: number;
+    try {
+      fd = this.fd(path);
+    } catch (err) {
+      if (errno(err) === 'ENOENT') return null;
+      throw err;
+    }
+    const out = new Uint8Array(length);
+    let got = 0;
+    while (got < length) {
+      const n = readSync(fd, out, got, length - got, offset + got);
+      if (n === 0) break;
+      got += n;
+    }
+    return got === length ? out : out.subarray(0, got);
   }
 
   private writeEntry(entry: FileBatchEntry, sync: boolean): void {

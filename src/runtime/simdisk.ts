@@ -87,8 +87,11 @@ export class SimDisk {
 
   private run(op: FileOp): unknown {
     switch (op.kind) {
-      case 'file.read':
-        return this.read(op.path);
+      case 'file.read': {
+        const whole = this.read(op.path);
+        if (whole === null || op.offset === undefined) return whole;
+        return whole.slice(op.offset, op.offset + (op.length ?? 0));
+      }
       case 'file.writeBatch':
         for (const entry of op.files) this.writeEntry(entry, op.sync);
         return null;

@@ -69,6 +69,15 @@ export class WalReader {
     this.segments.set(segno, bytes);
   }
 
+  /**
+   * After an ordinary end, try again from where valid WAL ended: a standby's stream grows,
+   * and the bytes supplied anew may now hold the record that was cut short. A foreign
+   * segment stays an end.
+   */
+  resume(): void {
+    if (this.ended !== null && this.ended.kind === 'end' && !this.ended.foreign) this.ended = null;
+  }
+
   next(): ReadResult {
     if (this.ended !== null) return this.ended;
     const segmentSize = this.options.segmentSize;
@@ -111,7 +120,7 @@ export class WalReader {
       return this.end(start, `undecodable record body at ${formatLsn(start)}: ${(err as Error).message}`, false);
     }
     const record: WalRecord = {
-      lsn: start, endLsn: whole.end, prevLsn: header.prevLsn, totalLength: header.totalLength,
+      lsn: start, endLsn: maxAlign(whole.end), prevLsn: header.prevLsn, totalLength: header.totalLength,
       xid: header.xid, rmgr: header.rmgr, info: header.info, body,
     };
     this.prev = start;

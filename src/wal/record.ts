@@ -32,7 +32,7 @@ export interface WalRecordInput {
 export interface WalRecord extends WalRecordInput {
   /** Where the record starts. */
   readonly lsn: Lsn;
-  /** Just past its last byte (before alignment padding): PostgreSQL's EndRecPtr. */
+  /** Where the next record starts: past its last byte and alignment padding (PostgreSQL's EndRecPtr). */
   readonly endLsn: Lsn;
   readonly prevLsn: Lsn;
   readonly totalLength: number;

@@ -14,7 +14,7 @@
  * writes at least every commit and every `wal_writer_delay`.
  */
 import { assert } from '../assert.js';
-import { InvalidLsn, maxAlign, type Lsn } from './lsn.js';
+import { maxAlign, type Lsn } from './lsn.js';
 import { encodeRecord, type WalRecordInput } from './record.js';
 import {
   encodeSegmentHeader, isValidSegmentSize, SEGMENT_HEADER_SIZE, segmentStart, segnoOf,
@@ -99,14 +99,12 @@ export class WalWriterCore {
     const lsn = this.insertPos;
     const padded = maxAlign(record.length);
     let consumed = 0;
-    let endLsn = InvalidLsn;
     while (consumed < padded) {
       const room = this.segmentSize - (this.insertPos % this.segmentSize);
       const take = Math.min(room, padded - consumed);
       const piece = consumed === 0 && take === padded && padded === record.length ? record : this.slicePadded(record, consumed, take);
       this.append(piece);
       consumed += take;
-      if (consumed >= record.length && endLsn === InvalidLsn) endLsn = this.insertPos - (consumed - record.length);
       if (consumed < padded) {
         // The record runs on into the next file: that file's header says how much of it is left.
         const remaining = Math.max(0, record.length - consumed);
@@ -114,7 +112,8 @@ export class WalWriterCore {
       }
     }
     this.prev = lsn;
-    return { lsn, endLsn };
+    // As in PostgreSQL, a record's end includes its alignment padding: the next record starts there.
+    return { lsn, endLsn: this.insertPos };
   }
 
   /** Everything pending below `upto` (default: all of it), cut into per-segment writes. */

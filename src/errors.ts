@@ -55,7 +55,12 @@ export const SqlState = {
   ConfigFileError: 'F0000',
   DataCorrupted: 'XX001',
   InternalError: 'XX000',
+  InvalidAuthorizationSpecification: '28000',
+  InvalidPassword: '28P01',
   InsufficientPrivilege: '42501',
+  UndefinedFile: '58P01',
+  UnableToConnect: '08001',
+  ConfigurationLimitExceeded: '53400',
 } as const;
 
 export interface PgErrorFields {

@@ -1,6 +1,6 @@
 /*
  * index.ts — walship's public API, and nothing else.
  */
-export { Cluster, Server, Session, type ClusterOptions, type InitOptions, type ServerPlacement } from './cluster/cluster.js';
+export { Cluster, Server, Session, type ClusterOptions, type InitOptions, type ServerPlacement, type StandbyOptions } from './cluster/cluster.js';
 export { PgError, type PgErrorFields, type Severity } from './errors.js';
 export type { QueryResult, ResultColumn } from './sql/result.js';

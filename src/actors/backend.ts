@@ -30,6 +30,8 @@ export interface BackendArgs {
   /** Settings the client connected with (PGOPTIONS-style). */
   readonly sessionSettings: Readonly<Record<string, string>>;
   readonly database: string;
+  /** The server is a standby in recovery: every transaction is read-only. */
+  readonly inRecovery?: boolean;
 }
 
 export interface Query extends Message {
@@ -176,7 +178,7 @@ class Backend implements Actor {
         type: 'Execute', session: this.args.session, statement: stmt, params: run.query.params,
         synchronousCommit: this.settings.get('synchronous_commit') as string,
         isolation: this.settings.get('default_transaction_isolation') as Isolation,
-        database: this.args.database,
+        database: this.args.database, readOnly: this.settings.get('default_transaction_read_only') === true,
         replyTo: ctx.self, tag: this.tag,
       } satisfies Execute);
       return;
@@ -210,7 +212,7 @@ class Backend implements Actor {
       case 'VariableShowStmt': {
         const name = (node['name'] as string).toLowerCase();
         if (name === 'all') throw new PgError({ code: SqlState.FeatureNotSupported, message: 'SHOW ALL is not supported by walship yet' });
-        const value = name === 'transaction_isolation' ? this.settings.show('default_transaction_isolation') : this.settings.show(name);
+        const value = this.show(name);
         return { command: 'SHOW', rowCount: 1, columns: [{ name, type: 'text' }], rows: [{ [name]: value }] };
       }
       case 'CheckPointStmt':
@@ -243,11 +245,29 @@ class Backend implements Actor {
     }
   }
 
+  private show(name: string): string {
+    const recovery = this.args.inRecovery === true;
+    switch (name) {
+      case 'transaction_isolation':
+        return this.settings.show('default_transaction_isolation');
+      case 'transaction_read_only':
+        // During hot standby it is always on (PostgreSQL forces it); otherwise the default's value.
+        return recovery ? 'on' : this.settings.show('default_transaction_read_only');
+      case 'in_hot_standby':
+        return recovery ? 'on' : 'off';
+      default:
+        return this.settings.show(name);
+    }
+  }
+
   private set(node: Node): QueryResult {
     const name = node['name'] as string | undefined;
     switch (node['kind']) {
       case 'VAR_SET_VALUE': {
         const args = ((node['args'] as Node[] | undefined) ?? []).map((a) => String(constValue(unwrap(a)[1])));
+        if (name === 'transaction_read_only' && checkValue(requireSetting(name), args.join(', ')) === false && this.args.inRecovery === true) {
+          throw new PgError({ code: SqlState.FeatureNotSupported, message: 'cannot set transaction read-write mode during recovery' });
+        }
         const target = name === 'transaction_isolation' ? 'default_transaction_isolation' : name!;
         this.settings.set(target, args.join(', '), node['is_local'] === true);
         return commandOnly('SET');

@@ -15,7 +15,8 @@ import { CONTROL_FILE_PATH, decodeControlFile, encodeControlFile, type ControlFi
 import * as rec from '../storage/records.js';
 import { formatLsn } from '../wal/lsn.js';
 import { parseSegmentFileName, segnoOf } from '../wal/segment.js';
-import type { CheckpointImage, CheckpointRequest, InsertRecords } from './shmem.js';
+import type { CheckpointImage, CheckpointRequest, InsertRecords, WalRemoved } from './shmem.js';
+import { encodeSlot, slotPath, type PersistedSlot } from '../replication/slots.js';
 import { IMAGE_PATH } from './startup.js';
 import type { WalInserted } from './walwriter.js';
 
@@ -23,6 +24,10 @@ export interface CheckpointerArgs {
   readonly dataDir: string;
   readonly shmem: ActorRef;
   readonly checkpointTimeoutMs: number;
+  /** A standby: checkpoints are restartpoints (no WAL written; the image is the replayed state). */
+  readonly standby?: boolean;
+  readonly walKeepSizeMb?: number;
+  readonly maxSlotWalKeepSizeMb?: number;
 }
 
 export interface CheckpointNow extends Message {
@@ -37,6 +42,8 @@ export interface CheckpointNow extends Message {
 export interface CheckpointerSettings extends Message {
   readonly type: 'CheckpointerSettings';
   readonly checkpointTimeoutMs: number;
+  readonly walKeepSizeMb: number;
+  readonly maxSlotWalKeepSizeMb: number;
 }
 
 export interface CheckpointDone extends Message {
@@ -50,6 +57,8 @@ interface Running {
   readonly waiters: { replyTo: ActorRef; tag: number }[];
   image?: CheckpointImage;
   checkpointLsn?: number;
+  keepFrom?: number;
+  invalidated?: string[];
 }
 
 class Checkpointer implements Actor {
@@ -58,9 +67,20 @@ class Checkpointer implements Actor {
   private queued: Running | null = null;
   private stopAfter: ExitReason | null = null;
   private timeoutMs: number;
+  private walKeepSizeMb: number;
+  private maxSlotWalKeepSizeMb: number;
+  /** restart_lsn of each slot as last written to pg_replslot. */
+  private readonly persisted = new Map<string, string>();
+  private pendingWrites = 0;
 
   constructor(private readonly args: CheckpointerArgs) {
     this.timeoutMs = args.checkpointTimeoutMs;
+    this.walKeepSizeMb = args.walKeepSizeMb ?? 0;
+    this.maxSlotWalKeepSizeMb = args.maxSlotWalKeepSizeMb ?? -1;
+  }
+
+  private get kind(): string {
+    return this.args.standby === true ? 'restartpoint' : 'checkpoint';
   }
 
   start(ctx: Context): 'later' {
@@ -84,9 +104,13 @@ class Checkpointer implements Actor {
         ctx.ready();
         return;
       }
-      case 'CheckpointerSettings':
-        this.timeoutMs = (msg as CheckpointerSettings).checkpointTimeoutMs;
+      case 'CheckpointerSettings': {
+        const m = msg as CheckpointerSettings;
+        this.timeoutMs = m.checkpointTimeoutMs;
+        this.walKeepSizeMb = m.walKeepSizeMb;
+        this.maxSlotWalKeepSizeMb = m.maxSlotWalKeepSizeMb;
         return;
+      }
       case 'CheckpointTimeout':
         ctx.after(this.timeoutMs, { type: 'CheckpointTimeout' });
         if (this.running === null) this.request({ shutdown: false, reason: 'time', waiters: [] }, ctx);
@@ -100,6 +124,7 @@ class Checkpointer implements Actor {
         return this.onImage(msg as CheckpointImage, ctx);
       case 'ImageWritten': {
         const run = this.running!;
+        if (run.image!.inRecovery) return this.writeControl(run.image!.redoLsn, ctx);
         ctx.send(this.args.shmem, {
           type: 'InsertRecords', flush: true, replyTo: ctx.self, tag: 1,
           records: [rec.checkpoint(run.shutdown, {
@@ -109,25 +134,86 @@ class Checkpointer implements Actor {
         } satisfies InsertRecords);
         return;
       }
-      case 'WalInserted': {
-        const run = this.running!;
-        run.checkpointLsn = (msg as WalInserted).lsn;
-        const control: ControlFile = {
-          ...this.control!, state: run.shutdown ? 'shut down' : 'in production', time: ctx.now(),
-          checkpointLsn: run.checkpointLsn, redoLsn: run.image!.redoLsn, nextXid: run.image!.nextXid, nextOid: run.image!.nextOid,
-        };
-        this.control = control;
-        ctx.io({ kind: 'file.writeAtomic', path: `${this.args.dataDir}/${CONTROL_FILE_PATH}`, bytes: encodeControlFile(control) }, 'ControlWritten');
-        return;
-      }
+      case 'WalInserted':
+        return this.writeControl((msg as WalInserted).lsn, ctx);
       case 'ControlWritten':
-        ctx.io({ kind: 'file.list', dir: `${this.args.dataDir}/pg_wal` }, 'WalListed');
+        return this.persistSlots(ctx);
+      case 'SlotWritten':
+        if (--this.pendingWrites === 0) ctx.io({ kind: 'file.list', dir: `${this.args.dataDir}/pg_wal` }, 'WalListed');
         return;
       case 'WalListed':
         return this.removeOldSegments(((msg as IoResult).ok ? (msg as IoResult & { value: string[] }).value : []) ?? [], ctx);
       case 'SegmentRemoved':
         return;
     }
+  }
+
+  /** The control file names the new checkpoint (on a standby: the restartpoint and how far recovery must go). */
+  private writeControl(checkpointLsn: number, ctx: Context): void {
+    const run = this.running!;
+    const image = run.image!;
+    run.checkpointLsn = checkpointLsn;
+    const state = image.inRecovery ? (run.shutdown ? 'shut down in recovery' : 'in archive recovery') : run.shutdown ? 'shut down' : 'in production';
+    const control: ControlFile = {
+      ...this.control!, state, time: ctx.now(),
+      checkpointLsn, redoLsn: image.redoLsn, nextXid: image.nextXid, nextOid: image.nextOid,
+      minRecoveryPoint: image.inRecovery ? Math.max(this.control!.minRecoveryPoint, image.redoLsn) : 0,
+    };
+    this.control = control;
+    ctx.io({ kind: 'file.writeAtomic', path: `${this.args.dataDir}/${CONTROL_FILE_PATH}`, bytes: encodeControlFile(control) }, 'ControlWritten');
+  }
+
+  /**
+   * Slots whose restart_lsn moved since the last checkpoint are saved (PostgreSQL saves dirty
+   * slots at each checkpoint too), and those that fall behind max_slot_wal_keep_size are
+   * invalidated before the WAL they needed is removed.
+   */
+  private persistSlots(ctx: Context): void {
+    const run = this.running!;
+    const image = run.image!;
+    const segmentSize = this.control!.walSegmentSize;
+    const keep = this.keepFrom(image, segmentSize);
+    run.keepFrom = keep;
+    run.invalidated = [];
+    const writes: { path: string; bytes: Uint8Array }[] = [];
+    for (const slot of image.slots) {
+      let saved: PersistedSlot = { name: slot.name, restartLsn: slot.restartLsn, invalidated: slot.invalidated };
+      if (!slot.invalidated && slot.restartLsn !== 0 && segnoOf(slot.restartLsn, segmentSize) < keep) {
+        ctx.log('info', `invalidating slot "${slot.name}" because its restart_lsn ${formatLsn(slot.restartLsn)} exceeds max_slot_wal_keep_size`);
+        run.invalidated.push(slot.name);
+        saved = { ...saved, restartLsn: 0, invalidated: true };
+      }
+      const key = JSON.stringify(saved);
+      if (this.persisted.get(slot.name) === key) continue;
+      this.persisted.set(slot.name, key);
+      writes.push({ path: `${this.args.dataDir}/${slotPath(slot.name)}`, bytes: encodeSlot(saved) });
+    }
+    if (writes.length === 0) {
+      ctx.io({ kind: 'file.list', dir: `${this.args.dataDir}/pg_wal` }, 'WalListed');
+      return;
+    }
+    this.pendingWrites = writes.length;
+    for (const w of writes) ctx.io({ kind: 'file.writeAtomic', path: w.path, bytes: w.bytes }, 'SlotWritten');
+  }
+
+  /**
+   * The oldest segment to keep (PostgreSQL's KeepLogSeg): the redo point's, or older for the
+   * slots (each at most max_slot_wal_keep_size behind), for base backups in progress, and for
+   * wal_keep_size.
+   */
+  private keepFrom(image: CheckpointImage, segmentSize: number): number {
+    const mb = (n: number): number => Math.floor((n * 1024 * 1024) / segmentSize);
+    const current = segnoOf(image.insertLsn, segmentSize);
+    let keep = segnoOf(image.redoLsn, segmentSize);
+    const reserved = image.slots.filter((s) => !s.invalidated && s.restartLsn !== 0).map((s) => s.restartLsn);
+    if (reserved.length > 0) {
+      let slotKeep = segnoOf(Math.min(...reserved), segmentSize);
+      if (this.maxSlotWalKeepSizeMb >= 0 && current - slotKeep > mb(this.maxSlotWalKeepSizeMb)) slotKeep = current - mb(this.maxSlotWalKeepSizeMb);
+      keep = Math.min(keep, slotKeep);
+    }
+    if (this.walKeepSizeMb > 0 && current - keep < mb(this.walKeepSizeMb)) keep = Math.max(1, current - mb(this.walKeepSizeMb));
+    for (const hold of image.holds) keep = Math.min(keep, segnoOf(hold, segmentSize));
+    return keep;
   }
 
   private request(run: Running, ctx: Context): void {
@@ -145,7 +231,7 @@ class Checkpointer implements Actor {
       return;
     }
     this.running = run;
-    ctx.log('info', `${run.shutdown ? 'shutdown checkpoint' : 'checkpoint'} starting: ${run.reason}`);
+    ctx.log('info', `${run.shutdown && this.args.standby !== true ? 'shutdown checkpoint' : this.kind} starting: ${run.reason}`);
     ctx.send(this.args.shmem, { type: 'CheckpointRequest', replyTo: ctx.self } satisfies CheckpointRequest);
   }
 
@@ -157,7 +243,7 @@ class Checkpointer implements Actor {
   private removeOldSegments(names: readonly string[], ctx: Context): void {
     const run = this.running!;
     const segmentSize = this.control!.walSegmentSize;
-    const keepFrom = segnoOf(run.image!.redoLsn, segmentSize);
+    const keepFrom = run.keepFrom!;
     let removed = 0;
     for (const name of names) {
       const parsed = parseSegmentFileName(name, segmentSize);
@@ -165,7 +251,9 @@ class Checkpointer implements Actor {
       ctx.io({ kind: 'file.unlink', path: `${this.args.dataDir}/pg_wal/${name}` }, 'SegmentRemoved');
       removed++;
     }
-    ctx.log('info', `checkpoint complete: ${removed} WAL file(s) removed; lsn=${formatLsn(run.checkpointLsn!)}, redo lsn=${formatLsn(run.image!.redoLsn)}`);
+    ctx.send(this.args.shmem, { type: 'WalRemoved', oldestKept: keepFrom, invalidated: run.invalidated ?? [] } satisfies WalRemoved);
+    ctx.log('info', `${this.kind} complete: ${removed} WAL file(s) removed; lsn=${formatLsn(run.checkpointLsn!)}, redo lsn=${formatLsn(run.image!.redoLsn)}`);
+    if (run.image!.inRecovery) ctx.log('info', `recovery restart point at ${formatLsn(run.image!.redoLsn)}`);
     for (const w of run.waiters) ctx.send(w.replyTo, { type: 'CheckpointDone', tag: w.tag } satisfies CheckpointDone);
     this.running = null;
     if (run.shutdown && this.stopAfter !== null) {

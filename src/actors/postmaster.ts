@@ -10,6 +10,13 @@
  * crash. Shutdown (`stop`, as pg_ctl stop -m fast/smart): backends end (open transactions
  * roll back), the checkpointer writes the shutdown checkpoint, then the rest stop.
  * `immediate` is a kill: no checkpoint, the next start recovers.
+ *
+ * A server whose data directory holds standby.signal is a standby: startup replays and asks
+ * for a walreceiver (primary_conninfo); the checkpointer makes restartpoints; once startup
+ * reports a consistent state, "database system is ready to accept read only connections"
+ * (unless hot_standby is off). Replication connections (`ReplConnect`) start walsenders, at
+ * most max_wal_senders; at shutdown they go after the shutdown checkpoint, so that standbys
+ * receive it. The server registers its port in the cluster's address book.
  */
 import { PgError, SqlState } from '../errors.js';
 import { reportingFatal } from './fatal.js';
@@ -22,13 +29,20 @@ import { parseConfFile, renderAutoConf } from '../config/conffile.js';
 import { formatValue, requireSetting } from '../config/settings.js';
 import { commandOnly, type QueryResult } from '../sql/result.js';
 import { CHECKPOINTER, type CheckpointerSettings } from './checkpointer.js';
-import { SHMEM, type AttachWalWriter, type WalEnd, type WalEndRequest } from './shmem.js';
-import { STARTUP } from './startup.js';
+import { SHMEM, type AttachWalWriter, type ShmemSettings, type WalEnd, type WalEndRequest } from './shmem.js';
+import { STARTUP, type StartWalReceiver, type WalReceiverAttached } from './startup.js';
+import { WALSENDER, type WalSenderArgs } from './walsender.js';
+import { WALRECEIVER, type WalReceiverArgs, type WalReceiverSettings } from './walreceiver.js';
+import { DEFAULT_HBA_CONF, parseHba, type HbaRule } from '../replication/hba.js';
+import type { Register, ReplConnect, ReplError, Unregister } from '../replication/protocol.js';
 import { WALWRITER, type AttachCheckpointer, type WalWriterSettings } from './walwriter.js';
 
 export interface PostmasterArgs {
   /** The server's name, prefixed to its processes' names in logs ("primary/walwriter"). */
   readonly name: string;
+  /** The port the server is reached at (through `directory`, the cluster's address book). */
+  readonly port?: number;
+  readonly directory?: ActorRef | null;
   readonly dataDir: string;
   readonly initdb: boolean;
   readonly walSegmentSize: number;
@@ -47,9 +61,12 @@ export interface Connect extends Message {
 
 export type Connected =
   | (Message & { readonly type: 'Connected'; readonly ok: true; readonly backend: ActorRef })
-  | (Message & { readonly type: 'Connected'; readonly ok: false; readonly error: { code: string; message: string } });
+  | (Message & { readonly type: 'Connected'; readonly ok: false; readonly error: { code: string; message: string; detail?: string } });
 
 type Phase = 'starting' | 'running' | 'smart' | 'stopping';
+
+/** Files read before anything starts: the configuration, the hba rules, and whether this is a standby. */
+const START_FILES = ['postgresql.conf', 'postgresql.auto.conf', 'pg_hba.conf', 'standby.signal'] as const;
 
 /** pg_ctl stop -m smart: refuse new sessions, wait for the open ones to end, then answer. */
 export interface SmartShutdown extends Message {
@@ -69,16 +86,99 @@ class Postmaster implements Actor {
   private config: ServerConfig | null = null;
   private sessions = 0;
   private stopReason: ExitReason = SHUTDOWN;
+  /** standby.signal was present. */
+  private standby = false;
+  private hba: HbaRule[] = [];
+  private readonly walsenders = new Map<string, ActorRef>();
+  private walreceiver: ActorRef | null = null;
+  /** The last request for a walreceiver, kept to start another when primary_conninfo changes. */
+  private receiverRequest: StartWalReceiver | null = null;
+  private readOnlyReady = false;
+  private receiverRestarting = false;
+  private pids = 0;
+  private startFiles = new Map<string, string | null>();
 
   constructor(private readonly args: PostmasterArgs) {}
 
   start(ctx: Context): 'later' {
-    this.shmem = ctx.spawn({ name: this.role('shmem'), behaviour: SHMEM });
+    this.shmem = ctx.spawn({ name: this.role('shmem'), behaviour: SHMEM, args: { dataDir: this.args.dataDir } });
+    if (this.args.directory != null && this.args.port !== undefined) {
+      ctx.send(this.args.directory, { type: 'Register', port: this.args.port, postmaster: ctx.self } satisfies Register);
+    }
+    this.readStartFile(ctx);
+    return 'later';
+  }
+
+  /** Reads START_FILES one after another; then the configuration is loaded and startup begins. */
+  private readStartFile(ctx: Context): void {
+    const next = START_FILES[this.startFiles.size];
+    if (next !== undefined) {
+      ctx.io({ kind: 'file.read', path: `${this.args.dataDir}/${next}` }, 'StartFileRead');
+      return;
+    }
+    const text = (name: string): string | null => this.startFiles.get(name) ?? null;
+    // Before initdb there are no files yet: the configuration is what initdb is about to write.
+    const conf = text('postgresql.conf') ?? (this.args.initdb ? this.args.postgresqlConf : '');
+    this.confFiles = [
+      { path: `${this.args.dataDir}/postgresql.conf`, text: conf },
+      { path: `${this.args.dataDir}/postgresql.auto.conf`, text: text('postgresql.auto.conf') ?? '' },
+    ];
+    this.config = new ServerConfig(this.args.options);
+    reportingFatal(ctx, () => this.config!.load(this.confFiles)); // a bad entry is FATAL: the server does not start
+    this.hba = reportingFatal(ctx, () => parseHba(text('pg_hba.conf') ?? DEFAULT_HBA_CONF, `${this.args.dataDir}/pg_hba.conf`));
+    this.standby = text('standby.signal') !== null;
+    this.sendSettings(ctx);
     this.startup = ctx.spawn({
       name: this.role('startup'), behaviour: STARTUP,
-      args: { dataDir: this.args.dataDir, shmem: this.shmem, initdb: this.args.initdb, walSegmentSize: this.args.walSegmentSize, postgresqlConf: this.args.postgresqlConf },
+      args: {
+        dataDir: this.args.dataDir, shmem: this.shmem!, initdb: this.args.initdb, walSegmentSize: this.args.walSegmentSize,
+        postgresqlConf: this.args.postgresqlConf, standbyMode: this.standby,
+      },
     });
-    return 'later';
+    if (this.standby) this.startCheckpointer(ctx);
+  }
+
+  private setting<T extends number | string | boolean>(name: string): T {
+    return this.config!.get(name) as T;
+  }
+
+  /** What shmem, the checkpointer, the walwriter and the walreceiver take from the configuration. */
+  private sendSettings(ctx: Context): void {
+    ctx.send(this.shmem!, {
+      type: 'ShmemSettings', maxReplicationSlots: this.setting('max_replication_slots'), maxWalSizeMb: this.setting('max_wal_size'),
+      walKeepSizeMb: this.setting('wal_keep_size'), maxSlotWalKeepSizeMb: this.setting('max_slot_wal_keep_size'), walSegmentSize: this.args.walSegmentSize,
+    } satisfies ShmemSettings);
+    if (this.walwriter !== null) {
+      ctx.send(this.walwriter, {
+        type: 'WalWriterSettings',
+        walWriterDelayMs: this.setting('wal_writer_delay'),
+        walWriterFlushAfterBytes: this.setting('wal_writer_flush_after'),
+        maxWalSizeBytes: this.setting<number>('max_wal_size') * 1024 * 1024,
+      } satisfies WalWriterSettings);
+    }
+    if (this.checkpointer !== null) ctx.send(this.checkpointer, { type: 'CheckpointerSettings', ...this.checkpointerSettings() } satisfies CheckpointerSettings);
+    if (this.walreceiver !== null) ctx.send(this.walreceiver, { type: 'WalReceiverSettings', ...this.receiverSettings() } satisfies WalReceiverSettings);
+  }
+
+  private checkpointerSettings(): { checkpointTimeoutMs: number; walKeepSizeMb: number; maxSlotWalKeepSizeMb: number } {
+    return {
+      checkpointTimeoutMs: this.setting<number>('checkpoint_timeout') * 1000,
+      walKeepSizeMb: this.setting('wal_keep_size'), maxSlotWalKeepSizeMb: this.setting('max_slot_wal_keep_size'),
+    };
+  }
+
+  private receiverSettings(): { statusIntervalMs: number; receiverTimeoutMs: number; retryIntervalMs: number } {
+    return {
+      statusIntervalMs: this.setting<number>('wal_receiver_status_interval') * 1000,
+      receiverTimeoutMs: this.setting('wal_receiver_timeout'), retryIntervalMs: this.setting('wal_retrieve_retry_interval'),
+    };
+  }
+
+  private startCheckpointer(ctx: Context): void {
+    this.checkpointer = ctx.spawn({
+      name: this.role('checkpointer'), behaviour: CHECKPOINTER,
+      args: { dataDir: this.args.dataDir, shmem: this.shmem!, standby: this.standby, ...this.checkpointerSettings() },
+    });
   }
 
   stopping(reason: ExitReason, ctx: Context): 'later' {
@@ -87,6 +187,8 @@ class Postmaster implements Actor {
     ctx.log('info', 'received fast shutdown request');
     for (const backend of this.backends.values()) ctx.stop(backend);
     this.backends.clear();
+    if (this.walreceiver !== null) ctx.stop(this.walreceiver);
+    if (this.startup !== null && this.standby) ctx.stop(this.startup);
     if (this.checkpointer !== null) ctx.stop(this.checkpointer);
     else this.finishStop(ctx);
     return 'later';
@@ -98,8 +200,37 @@ class Postmaster implements Actor {
         return this.onStarted((msg as Exited).ref, ctx);
       case '$exit':
         return this.onExit(msg as Exited, ctx);
-      case 'ConfRead':
-        return this.onConfRead(msg as IoResult, ctx);
+      case 'StartFileRead': {
+        const io = msg as IoResult;
+        this.startFiles.set(START_FILES[this.startFiles.size]!, io.ok && io.value !== null ? new TextDecoder().decode(io.value as Uint8Array) : null);
+        return this.readStartFile(ctx);
+      }
+      case 'ReplConnect':
+        return this.replConnect(msg as ReplConnect, ctx);
+      case 'StartWalReceiver':
+        return this.startWalReceiver(msg as StartWalReceiver, ctx);
+      case 'ConsistentState':
+        if (this.phase === 'starting') {
+          if (this.setting('hot_standby')) {
+            this.phase = 'running';
+            ctx.log('info', 'database system is ready to accept read only connections');
+          }
+          this.readOnlyReady = true;
+          ctx.ready();
+        }
+        return;
+      case 'HbaRead': {
+        const io = msg as IoResult;
+        const text = io.ok && io.value !== null ? new TextDecoder().decode(io.value as Uint8Array) : DEFAULT_HBA_CONF;
+        try {
+          this.hba = parseHba(text, `${this.args.dataDir}/pg_hba.conf`);
+        } catch (err) {
+          if (!(err instanceof PgError)) throw err;
+          ctx.log('info', `${err.message}${err.detail === undefined ? '' : ` (${err.detail})`}`);
+          ctx.log('info', 'pg_hba.conf was not reloaded');
+        }
+        return this.finishReload(ctx);
+      }
       case 'WalEnd':
         return this.onWalEnd(msg as WalEnd, ctx);
       case 'Connect':
@@ -180,17 +311,19 @@ class Postmaster implements Actor {
     for (const problem of report.problems) ctx.log('info', problem);
     if (report.problems.length > 0) ctx.log('info', `configuration file "${this.args.dataDir}/postgresql.conf" contains errors; unaffected changes were applied`);
     for (const backend of this.backends.values()) ctx.send(backend, { type: 'ConfigReloaded', confFiles: this.confFiles } satisfies ConfigReloaded);
-    if (this.walwriter !== null) {
-      ctx.send(this.walwriter, {
-        type: 'WalWriterSettings',
-        walWriterDelayMs: this.config!.get('wal_writer_delay') as number,
-        walWriterFlushAfterBytes: this.config!.get('wal_writer_flush_after') as number,
-        maxWalSizeBytes: (this.config!.get('max_wal_size') as number) * 1024 * 1024,
-      } satisfies WalWriterSettings);
+    this.sendSettings(ctx);
+    // A standby streaming from elsewhere now, or through another slot, reconnects (PostgreSQL 13 and later).
+    if (this.walreceiver !== null && (report.changed.includes('primary_conninfo') || report.changed.includes('primary_slot_name'))) {
+      // Its exit starts the next one (see onExit).
+      this.receiverRestarting = true;
+      ctx.stop(this.walreceiver);
+    } else if (this.walreceiver === null && this.receiverRequest !== null && report.changed.includes('primary_conninfo')) {
+      this.startWalReceiver(this.receiverRequest, ctx);
     }
-    if (this.checkpointer !== null) {
-      ctx.send(this.checkpointer, { type: 'CheckpointerSettings', checkpointTimeoutMs: (this.config!.get('checkpoint_timeout') as number) * 1000 } satisfies CheckpointerSettings);
-    }
+    ctx.io({ kind: 'file.read', path: `${this.args.dataDir}/pg_hba.conf` }, 'HbaRead');
+  }
+
+  private finishReload(ctx: Context): void {
     const result: QueryResult = { command: 'SELECT', rowCount: 1, columns: [{ name: 'pg_reload_conf', type: 'bool' }], rows: [{ pg_reload_conf: true }] };
     for (const w of this.reloadWaiters.splice(0)) ctx.send(w.replyTo, { type: 'ServerCommandDone', tag: w.tag, ok: true, result } satisfies ServerCommandDone);
   }
@@ -204,21 +337,14 @@ class Postmaster implements Actor {
       ctx.send(this.walwriter, { type: 'AttachCheckpointer', checkpointer: this.checkpointer } satisfies AttachCheckpointer);
     }
     if (this.startup !== null && sameRef(ref, this.startup)) {
-      ctx.io({ kind: 'file.read', path: `${this.args.dataDir}/postgresql.conf` }, 'ConfRead');
+      ctx.send(this.shmem!, { type: 'WalEndRequest', replyTo: ctx.self } satisfies WalEndRequest);
       return;
     }
-    if (this.checkpointer !== null && sameRef(ref, this.checkpointer)) {
+    if (this.checkpointer !== null && sameRef(ref, this.checkpointer) && !this.standby) {
       this.phase = 'running';
       ctx.log('info', 'database system is ready to accept connections');
       ctx.ready();
     }
-  }
-
-  private onConfRead(io: IoResult, ctx: Context): void {
-    if (!this.readConfStep(io, this.confFiles, 'ConfRead', ctx)) return;
-    this.config = new ServerConfig(this.args.options);
-    reportingFatal(ctx, () => this.config!.load(this.confFiles)); // a bad entry is FATAL: the server does not start
-    ctx.send(this.shmem!, { type: 'WalEndRequest', replyTo: ctx.self } satisfies WalEndRequest);
   }
 
   private onWalEnd(end: WalEnd, ctx: Context): void {
@@ -233,16 +359,71 @@ class Postmaster implements Actor {
       },
     });
     ctx.send(this.shmem!, { type: 'AttachWalWriter', walwriter: this.walwriter } satisfies AttachWalWriter);
-    this.checkpointer = ctx.spawn({
-      name: this.role('checkpointer'), behaviour: CHECKPOINTER,
-      args: { dataDir: this.args.dataDir, shmem: this.shmem!, checkpointTimeoutMs: (this.config!.get('checkpoint_timeout') as number) * 1000 },
+    this.walEnd = end;
+    this.startCheckpointer(ctx);
+  }
+
+  private walEnd: WalEnd | null = null;
+
+  /** A replication connection: a walsender, if the server runs as a primary and max_wal_senders allows. */
+  private replConnect(msg: ReplConnect, ctx: Context): void {
+    const refuse = (code: string, message: string, detail?: string): void => {
+      ctx.send(msg.replyTo, { type: 'ReplError', error: { code, severity: 'FATAL', message, ...(detail === undefined ? {} : { detail }) } } satisfies ReplError);
+    };
+    if (this.phase === 'stopping' || this.phase === 'smart') return refuse(SqlState.CannotConnectNow, 'the database system is shutting down');
+    if (this.standby) return refuse(SqlState.FeatureNotSupported, 'cascading replication (streaming from a standby) is not supported by walship yet');
+    if (this.phase !== 'running' || this.walwriter === null || this.walEnd === null) return refuse(SqlState.CannotConnectNow, 'the database system is starting up');
+    const max = this.setting<number>('max_wal_senders');
+    if (this.walsenders.size >= max) {
+      ctx.log('fatal', `number of requested standby connections exceeds max_wal_senders (currently ${max})`);
+      return refuse(SqlState.TooManyConnections, `number of requested standby connections exceeds max_wal_senders (currently ${max})`);
+    }
+    const walsender = ctx.spawn({
+      name: this.role('walsender'), behaviour: WALSENDER,
+      args: {
+        client: msg.replyTo, user: msg.user, applicationName: msg.applicationName, address: msg.address, pid: this.nextPid(),
+        dataDir: this.args.dataDir, shmem: this.shmem!, walwriter: this.walwriter, checkpointer: this.checkpointer!, hba: this.hba,
+        walSenderTimeoutMs: this.setting('wal_sender_timeout'), systemIdentifier: this.walEnd.systemIdentifier,
+        timeline: this.walEnd.timeline, segmentSize: this.walEnd.walSegmentSize,
+      } satisfies WalSenderArgs,
     });
+    this.walsenders.set(refKey(walsender), walsender);
+  }
+
+  /** Process ids as pg_stat_replication and pg_stat_wal_receiver show them: unique within the server. */
+  private nextPid(): number {
+    return 10_000 + ++this.pids;
+  }
+
+  private startWalReceiver(request: StartWalReceiver, ctx: Context): void {
+    this.receiverRequest = request;
+    if (this.walreceiver !== null || this.phase === 'stopping') return;
+    const conninfo = this.setting<string>('primary_conninfo');
+    if (conninfo === '') return; // no upstream: replay waits (WAL could still come from an archive)
+    const cluster = this.setting<string>('cluster_name');
+    this.walreceiver = ctx.spawn({
+      name: this.role('walreceiver'), behaviour: WALRECEIVER,
+      args: {
+        conninfo, slotName: this.setting('primary_slot_name'), startLsn: request.startLsn, timeline: request.timeline,
+        systemIdentifier: request.systemIdentifier, segmentSize: request.segmentSize, dataDir: this.args.dataDir,
+        startup: this.startup!, shmem: this.shmem!, directory: this.args.directory ?? null,
+        defaultApplicationName: cluster === '' ? 'walreceiver' : cluster, pid: this.nextPid(), ...this.receiverSettings(),
+      } satisfies WalReceiverArgs,
+    });
+    ctx.send(this.startup!, { type: 'WalReceiverAttached', walreceiver: this.walreceiver } satisfies WalReceiverAttached);
   }
 
   private connect(msg: Connect, ctx: Context): void {
     if (this.phase !== 'running') {
-      const message = this.phase === 'starting' ? 'the database system is starting up' : 'the database system is shutting down';
-      ctx.send(msg.replyTo, { type: 'Connected', ok: false, error: { code: SqlState.CannotConnectNow, message } } satisfies Connected);
+      let error: { code: string; message: string; detail?: string } = { code: SqlState.CannotConnectNow, message: 'the database system is shutting down' };
+      if (this.phase === 'starting' && this.readOnlyReady) {
+        error = { code: SqlState.CannotConnectNow, message: 'the database system is not accepting connections', detail: 'Hot standby mode is disabled.' };
+      } else if (this.phase === 'starting' && this.standby) {
+        error = { code: SqlState.CannotConnectNow, message: 'the database system is not yet accepting connections', detail: 'Consistent recovery state has not been yet reached.' };
+      } else if (this.phase === 'starting') {
+        error = { code: SqlState.CannotConnectNow, message: 'the database system is starting up' };
+      }
+      ctx.send(msg.replyTo, { type: 'Connected', ok: false, error } satisfies Connected);
       return;
     }
     const max = this.config!.get('max_connections') as number;
@@ -255,7 +436,10 @@ class Postmaster implements Actor {
     try {
       backend = ctx.spawn({
         name: this.role('backend'), behaviour: BACKEND,
-        args: { session, shmem: this.shmem!, checkpointer: this.checkpointer!, confFiles: this.confFiles, serverOptions: this.args.options, sessionSettings: msg.settings, database: msg.database ?? 'postgres' },
+        args: {
+          session, shmem: this.shmem!, checkpointer: this.checkpointer!, confFiles: this.confFiles, serverOptions: this.args.options,
+          sessionSettings: msg.settings, database: msg.database ?? 'postgres', inRecovery: this.standby,
+        },
       });
     } catch (err) {
       const error = err instanceof PgError ? { code: err.code, message: err.message } : { code: SqlState.InternalError, message: String(err) };
@@ -275,14 +459,31 @@ class Postmaster implements Actor {
       if (this.phase === 'smart') this.answerSmart(ctx);
       return;
     }
+    if (this.walsenders.delete(key)) {
+      if (exit.reason.kind === 'crash') ctx.log('info', `walsender process exited abnormally: ${exit.reason.message}`);
+      if (this.phase === 'stopping') this.finishStop(ctx);
+      return;
+    }
+    if (this.walreceiver !== null && sameRef(exit.ref, this.walreceiver)) {
+      this.walreceiver = null;
+      if (this.phase === 'stopping') return;
+      // A walreceiver that died (or was stopped to follow new settings) is started again, streaming on from what startup has.
+      if (!this.receiverRestarting) ctx.log('info', `walreceiver process exited: ${describeReason(exit.reason)}`);
+      this.receiverRestarting = false;
+      ctx.send(this.startup!, { type: 'WalReceiverAttached', walreceiver: null } satisfies WalReceiverAttached);
+      ctx.send(this.startup!, { type: 'RestartWalReceiver' });
+      return;
+    }
     if (this.startup !== null && sameRef(exit.ref, this.startup)) {
       this.startup = null;
-      if (exit.reason.kind === 'normal') return;
+      if (exit.reason.kind === 'normal' || this.phase === 'stopping') return;
       throw new Error(`startup process failed: ${describeReason(exit.reason)}`);
     }
     if (this.phase === 'stopping') {
       if (this.checkpointer !== null && sameRef(exit.ref, this.checkpointer)) {
         this.checkpointer = null;
+        // After the shutdown checkpoint the walsenders send it to their standbys, and go.
+        for (const walsender of this.walsenders.values()) ctx.stop(walsender);
         this.finishStop(ctx);
       } else if (this.walwriter !== null && sameRef(exit.ref, this.walwriter)) {
         this.walwriter = null;
@@ -298,7 +499,7 @@ class Postmaster implements Actor {
 
   /** After the shutdown checkpoint: the walwriter, then shmem, then the postmaster itself. */
   private finishStop(ctx: Context): void {
-    if (this.checkpointer !== null) return;
+    if (this.checkpointer !== null || this.walsenders.size > 0) return;
     if (this.walwriter !== null) {
       ctx.stop(this.walwriter);
       return;
@@ -307,6 +508,7 @@ class Postmaster implements Actor {
       ctx.stop(this.shmem);
       return;
     }
+    if (this.args.directory != null && this.args.port !== undefined) ctx.send(this.args.directory, { type: 'Unregister', port: this.args.port } satisfies Unregister);
     ctx.log('info', 'database system is shut down');
     ctx.stop(ctx.self, this.stopReason.kind === 'killed' ? KILLED : NORMAL);
   }

@@ -33,7 +33,16 @@ import { redo } from '../storage/redo.js';
 import { DatabaseState, type StateImage } from '../storage/state.js';
 import { formatLsn, type Lsn } from '../wal/lsn.js';
 import type { WalRecord, WalRecordInput } from '../wal/record.js';
+import type { IoResult } from '../runtime/io.js';
+import { FirstNormalXid } from '../storage/clog.js';
 import type { WalInserted, XLogFlush, XLogInsert } from './walwriter.js';
+import { PgError, SqlState } from '../errors.js';
+import type { FileOp } from '../runtime/fileio.js';
+import type { SystemHooks } from '../sql/engine.js';
+import { pgReplicationSlots, pgStatReplication, pgStatWalReceiver, type ReceiverStatus, type SlotStatus, type ViewRows, type WalSenderStatus } from '../monitoring/views.js';
+import { encodeSlot, slotNameError, slotPath, type PersistedSlot } from '../replication/slots.js';
+import { Rmgr, XactInfo, XlogInfo, StandbyInfo } from '../storage/rmgr.js';
+import type { RunningXactsBody, XactBody } from '../storage/records.js';
 
 export interface Execute extends Message {
   readonly type: 'Execute';
@@ -43,6 +52,8 @@ export interface Execute extends Message {
   readonly synchronousCommit: string;
   readonly isolation: Isolation;
   readonly database: string;
+  /** default_transaction_read_only */
+  readonly readOnly?: boolean;
   readonly replyTo: ActorRef;
   readonly tag: number;
 }
@@ -52,8 +63,41 @@ export type Executed =
   | (Message & { readonly type: 'Executed'; readonly tag: number; readonly ok: false; readonly error: PgErrorFields });
 
 export interface EndSession extends Message { readonly type: 'EndSession'; readonly session: string }
-export interface LoadImage extends Message { readonly type: 'LoadImage'; readonly image: Uint8Array | null }
-export interface Replay extends Message { readonly type: 'Replay'; readonly records: readonly WalRecord[] }
+/** `standby`: replay goes on after the image (hot standby: the running xids are tracked for snapshots). */
+export interface LoadImage extends Message { readonly type: 'LoadImage'; readonly image: Uint8Array | null; readonly standby?: boolean }
+/** Records to redo; `notify` hears `Applied` once they are (the walreceiver reports it as replay_lsn). */
+export interface Replay extends Message { readonly type: 'Replay'; readonly records: readonly WalRecord[]; readonly notify?: ActorRef | null }
+export interface Applied extends Message { readonly type: 'Applied'; readonly lsn: Lsn }
+
+/** Authentication asks for a role's attributes and verifier. */
+export interface RoleLookup extends Message { readonly type: 'RoleLookup'; readonly name: string; readonly replyTo: ActorRef }
+export interface RoleInfo extends Message {
+  readonly type: 'RoleInfo';
+  readonly role: { readonly name: string; readonly superuser: boolean; readonly login: boolean; readonly replication: boolean; readonly verifier: string | null } | null;
+}
+/** A walsender takes a slot for START_REPLICATION; `startLsn` becomes its restart_lsn if it had none. */
+export interface SlotAcquire extends Message { readonly type: 'SlotAcquire'; readonly slot: string; readonly pid: number; readonly startLsn?: Lsn; readonly replyTo: ActorRef }
+export type SlotAcquired =
+  | (Message & { readonly type: 'SlotAcquired'; readonly ok: true })
+  | (Message & { readonly type: 'SlotAcquired'; readonly ok: false; readonly error: PgErrorFields });
+export interface WalSenderReport extends Message, WalSenderStatus { readonly type: 'WalSenderReport' }
+export interface WalSenderGone extends Message { readonly type: 'WalSenderGone'; readonly pid: number; readonly slot: string | null }
+export interface ReceiverReport extends Message { readonly type: 'ReceiverReport'; readonly status: ReceiverStatus | null }
+/** A base backup in progress keeps WAL from `lsn` on (null: released). */
+export interface BackupHold extends Message { readonly type: 'BackupHold'; readonly key: string; readonly lsn: Lsn | null }
+/** Settings shmem needs for its views and slot rules (sent at start and at each reload). */
+export interface ShmemSettings extends Message {
+  readonly type: 'ShmemSettings';
+  readonly maxReplicationSlots: number;
+  readonly maxWalSizeMb: number;
+  readonly walKeepSizeMb: number;
+  readonly maxSlotWalKeepSizeMb: number;
+  readonly walSegmentSize: number;
+}
+/** Slots read from pg_replslot at start. */
+export interface LoadSlots extends Message { readonly type: 'LoadSlots'; readonly slots: readonly PersistedSlot[] }
+/** The checkpointer removed segments below `segno`; it invalidated `invalidated`. */
+export interface WalRemoved extends Message { readonly type: 'WalRemoved'; readonly oldestKept: number; readonly invalidated: readonly string[] }
 /** The end of recovery: where WAL continues, and the cluster identity the walwriter needs. */
 export interface RecoveryDone extends Message {
   readonly type: 'RecoveryDone';
@@ -82,6 +126,13 @@ export interface CheckpointImage extends Message {
   readonly nextXid: Xid;
   readonly nextOid: number;
   readonly running: readonly Xid[];
+  /** Slots and base backups that hold WAL back, for the checkpointer's removal rules. */
+  readonly slots: readonly SlotStatus[];
+  readonly holds: readonly Lsn[];
+  /** Where WAL insertion (or, on a standby, receipt) stands. */
+  readonly insertLsn: Lsn;
+  /** A restartpoint (standby): no WAL is written. */
+  readonly inRecovery: boolean;
 }
 export interface InsertRecords extends Message { readonly type: 'InsertRecords'; readonly records: readonly WalRecordInput[]; readonly flush: boolean; readonly replyTo: ActorRef; readonly tag: number }
 
@@ -112,6 +163,8 @@ type Pending =
 type Awaiting = (reply: WalInserted, ctx: Context) => void;
 
 class Shmem implements Actor {
+  constructor(private readonly args: ShmemArgs) {}
+
   private state = new DatabaseState();
   private engine = new Engine(this.state);
   private walwriter: ActorRef | null = null;
@@ -125,24 +178,107 @@ class Shmem implements Actor {
   /** Statements waiting, by what they wait for (a transaction's end, a session's locks). */
   private readonly parked = new Map<WaitKey, Execute[]>();
   private recovered: RecoveryDone | null = null;
+  /** Until the end of recovery (on a standby: until promotion) every session is read-only. */
+  private recovering = true;
+  /** Hot standby: replay continues while sessions read. */
+  private standby = false;
+  /** End of the last record replayed (pg_last_wal_replay_lsn). */
+  private replayedEnd: Lsn = 0;
+  private lastReplayTime: number | null = null;
+  private receivedUpTo: Lsn = 0;
+  private readonly senders = new Map<number, WalSenderStatus>();
+  private receiver: ReceiverStatus | null = null;
+  private readonly slots = new Map<string, SlotStatus>();
+  private readonly holds = new Map<string, Lsn>();
+  private settings: ShmemSettings = { type: 'ShmemSettings', maxReplicationSlots: 10, maxWalSizeMb: 1024, walKeepSizeMb: 0, maxSlotWalKeepSizeMb: -1, walSegmentSize: 16 * 1024 * 1024 };
+  private oldestSegmentOnDisk = 0;
+  /** Slot files written by the statement being executed: its reply waits for them. */
+  private slotIo: FileOp[] = [];
+  private readonly ioWaits: { ops: FileOp[]; then: (ctx: Context) => void }[] = [];
 
   receive(msg: Message, ctx: Context): void {
     switch (msg.type) {
       case 'LoadImage': {
-        const image = (msg as LoadImage).image;
+        const load = msg as LoadImage;
+        const image = load.image;
         this.state = image === null ? new DatabaseState() : DatabaseState.fromImage(decodeImage(image).state);
         this.engine = new Engine(this.state);
-        return;
-      }
-      case 'Replay':
-        for (const record of (msg as Replay).records) {
-          redo(this.state, record);
-          this.lastRecord = record.lsn;
+        this.standby = load.standby === true;
+        if (image !== null) this.replayedEnd = decodeImage(image).redoLsn;
+        if (this.standby) {
+          // Which of the image's unfinished xids still run is learnt from running-xacts records.
+          const clog = this.state.clog;
+          for (let xid = FirstNormalXid; xid < clog.nextXid; xid++) if (clog.status(xid) === 'in progress') this.engine.procarray.add(xid);
         }
         return;
+      }
+      case 'Replay': {
+        const replay = msg as Replay;
+        for (const record of replay.records) {
+          redo(this.state, record);
+          this.lastRecord = record.lsn;
+          this.replayedEnd = record.endLsn;
+          if (this.standby) this.trackRunning(record);
+        }
+        if (replay.notify != null) ctx.send(replay.notify, { type: 'Applied', lsn: this.replayedEnd } satisfies Applied);
+        return;
+      }
+      case 'RoleLookup': {
+        const lookup = msg as RoleLookup;
+        ctx.send(lookup.replyTo, { type: 'RoleInfo', role: this.engine.role(lookup.name) ?? null } satisfies RoleInfo);
+        return;
+      }
+      case 'SlotAcquire':
+        return this.acquireSlot(msg as SlotAcquire, ctx);
+      case 'WalSenderReport': {
+        const { type: _, ...status } = msg as WalSenderReport;
+        this.senders.set(status.pid, status);
+        const slot = status.slot === null ? undefined : this.slots.get(status.slot);
+        if (slot !== undefined && !slot.invalidated && status.flush !== null && status.flush > slot.restartLsn) {
+          this.slots.set(slot.name, { ...slot, restartLsn: status.flush });
+        }
+        return;
+      }
+      case 'WalSenderGone': {
+        const gone = msg as WalSenderGone;
+        this.senders.delete(gone.pid);
+        const slot = gone.slot === null ? undefined : this.slots.get(gone.slot);
+        if (slot !== undefined && slot.activePid === gone.pid) this.slots.set(slot.name, { ...slot, activePid: null });
+        return;
+      }
+      case 'ReceiverReport': {
+        this.receiver = (msg as ReceiverReport).status;
+        if (this.receiver !== null) this.receivedUpTo = Math.max(this.receivedUpTo, this.receiver.flushedLsn);
+        return;
+      }
+      case 'BackupHold': {
+        const hold = msg as BackupHold;
+        if (hold.lsn === null) this.holds.delete(hold.key);
+        else this.holds.set(hold.key, hold.lsn);
+        return;
+      }
+      case 'ShmemSettings':
+        this.settings = msg as ShmemSettings;
+        return;
+      case 'LoadSlots':
+        for (const slot of (msg as LoadSlots).slots) this.slots.set(slot.name, { ...slot, activePid: null });
+        return;
+      case 'WalRemoved': {
+        const removed = msg as WalRemoved;
+        this.oldestSegmentOnDisk = Math.max(this.oldestSegmentOnDisk, removed.oldestKept);
+        for (const name of removed.invalidated) {
+          const slot = this.slots.get(name);
+          if (slot !== undefined) this.slots.set(name, { ...slot, restartLsn: 0, invalidated: true });
+        }
+        return;
+      }
+      case 'SlotIoDone':
+        return this.ioStep(msg as IoResult, ctx);
       case 'RecoveryDone':
         // Transactions that were running at the crash can never commit now.
         this.state.clog.abortUnfinished();
+        this.recovering = false;
+        this.standby = false;
         this.recovered = msg as RecoveryDone;
         this.insertEnd = this.recovered.endLsn;
         this.lastRecord = this.recovered.lastLsn;
@@ -218,9 +354,21 @@ class Shmem implements Actor {
   private execute(msg: Execute, ctx: Context): void {
     const options: ExecuteOptions = {
       params: msg.params as ExecuteOptions['params'], defaultIsolation: msg.isolation, now: ctx.now(),
-      currentWalLsn: this.insertEnd, inRecovery: false, database: msg.database,
+      currentWalLsn: this.insertEnd, inRecovery: this.recovering, database: msg.database,
+      defaultReadOnly: msg.readOnly === true, system: this.systemHooks(ctx), random: () => ctx.random(),
     };
+    this.slotIo = [];
     const outcome = this.engine.execute(msg.session, msg.statement, options);
+    if (this.slotIo.length > 0) {
+      // A slot created or dropped is on disk before the statement says so.
+      const ops = this.slotIo;
+      this.slotIo = [];
+      return this.afterIo(ops, ctx, (c) => this.finishExecute(msg, outcome, c));
+    }
+    this.finishExecute(msg, outcome, ctx);
+  }
+
+  private finishExecute(msg: Execute, outcome: ReturnType<Engine['execute']>, ctx: Context): void {
     if (outcome.kind === 'wait') {
       const list = this.parked.get(outcome.blocker) ?? [];
       list.push(msg);
@@ -294,6 +442,15 @@ class Shmem implements Actor {
   }
 
   private checkpoint(replyTo: ActorRef, ctx: Context): void {
+    const common = { slots: [...this.slots.values()], holds: [...this.holds.values()], nextXid: this.state.clog.nextXid, nextOid: this.state.nextOid };
+    if (this.recovering) {
+      // A restartpoint: the image is the state as replayed so far; WAL is the upstream's, already on disk.
+      const redoLsn = this.replayedEnd;
+      ctx.send(replyTo, {
+        type: 'CheckpointImage', image: encodeImage(this.state.image(), redoLsn), redoLsn, running: [], insertLsn: this.receivedUpTo, inRecovery: true, ...common,
+      } satisfies CheckpointImage);
+      return;
+    }
     const redoLsn = this.insertEnd;
     const image = encodeImage(this.state.image(), redoLsn);
     const running = [...this.engine.procarray.xids()];
@@ -301,9 +458,150 @@ class Shmem implements Actor {
     const nextOid = this.state.nextOid;
     // WAL before data: the image may only reach disk once the WAL it reflects is there.
     this.flush(redoLsn, ctx, (_, c) => {
-      c.send(replyTo, { type: 'CheckpointImage', image, redoLsn, nextXid, nextOid, running } satisfies CheckpointImage);
+      c.send(replyTo, { type: 'CheckpointImage', image, redoLsn, running, insertLsn: redoLsn, inRecovery: false, ...common, nextXid, nextOid } satisfies CheckpointImage);
     });
+  }
+
+  /**
+   * Hot standby: which xids are running, for snapshots, as PostgreSQL's KnownAssignedXids.
+   * An xid seen in WAL runs until its commit or abort; a running-xacts or checkpoint record
+   * lists what runs, and whatever older is not listed has ended (its server crashed).
+   */
+  private trackRunning(record: WalRecord): void {
+    const procarray = this.engine.procarray;
+    const clog = this.state.clog;
+    if (record.xid !== 0 && clog.status(record.xid) === 'in progress' && !procarray.has(record.xid)) procarray.add(record.xid);
+    if (record.rmgr === Rmgr.Transaction && (record.info === XactInfo.Commit || record.info === XactInfo.Abort)) {
+      const body = record.body as XactBody;
+      for (const xid of [record.xid, ...body.subxids]) procarray.remove(xid);
+      this.lastReplayTime = body.time;
+      return;
+    }
+    const isCheckpoint = record.rmgr === Rmgr.XLOG && (record.info === XlogInfo.CheckpointOnline || record.info === XlogInfo.CheckpointShutdown);
+    if (isCheckpoint || (record.rmgr === Rmgr.Standby && record.info === StandbyInfo.RunningXacts)) {
+      const body = record.body as RunningXactsBody;
+      const running = new Set(body.running);
+      for (const xid of [...procarray.xids()]) if (xid < body.nextXid && !running.has(xid)) procarray.remove(xid);
+      for (const xid of running) if (clog.status(xid) === 'in progress' && !procarray.has(xid)) procarray.add(xid);
+    }
+  }
+
+  /** The replication views and functions, served to the engine for one statement. */
+  private systemHooks(ctx: Context): SystemHooks {
+    const lsnText = (lsn: Lsn): string | null => (lsn === 0 ? null : formatLsn(lsn));
+    return {
+      view: (name: string): ViewRows | undefined => {
+        switch (name) {
+          case 'pg_stat_replication':
+            return pgStatReplication([...this.senders.values()].sort((a, b) => a.pid - b.pid));
+          case 'pg_stat_wal_receiver':
+            return pgStatWalReceiver(this.receiver);
+          case 'pg_replication_slots':
+            return pgReplicationSlots([...this.slots.values()].sort((a, b) => a.name.localeCompare(b.name)), this.walKeep());
+          default:
+            return undefined;
+        }
+      },
+      call: (name: string, args: readonly unknown[]) => {
+        switch (name) {
+          case 'pg_last_wal_receive_lsn':
+            return { value: this.standby ? lsnText(this.receivedUpTo) : null, type: 'pg_lsn' };
+          case 'pg_last_wal_replay_lsn':
+            return { value: this.standby ? lsnText(this.replayedEnd) : null, type: 'pg_lsn' };
+          case 'pg_last_xact_replay_timestamp':
+            return { value: this.standby ? this.lastReplayTime : null, type: 'timestamptz' };
+          case 'pg_create_physical_replication_slot':
+            return this.createSlot(String(args[0]), args[1] === true);
+          case 'pg_drop_replication_slot':
+            this.dropSlot(String(args[0]));
+            return { value: '', type: 'text' };
+          default:
+            return undefined;
+        }
+      },
+    };
+  }
+
+  private walKeep(): { insertLsn: Lsn; oldestSegmentOnDisk: number; segmentSize: number; maxWalSizeMb: number; walKeepSizeMb: number; maxSlotWalKeepSizeMb: number } {
+    const s = this.settings;
+    return {
+      insertLsn: this.recovering ? this.receivedUpTo : this.insertEnd, oldestSegmentOnDisk: this.oldestSegmentOnDisk,
+      segmentSize: s.walSegmentSize, maxWalSizeMb: s.maxWalSizeMb, walKeepSizeMb: s.walKeepSizeMb, maxSlotWalKeepSizeMb: s.maxSlotWalKeepSizeMb,
+    };
+  }
+
+  private createSlot(name: string, reserve: boolean): { columns: { name: string; type: 'text' | 'pg_lsn' }[]; row: (string | null)[] } {
+    if (this.settings.maxReplicationSlots === 0) {
+      throw new PgError({ code: SqlState.ObjectNotInPrerequisiteState, message: 'replication slots can only be used if max_replication_slots > 0' });
+    }
+    const invalid = slotNameError(name);
+    if (invalid !== null) throw invalid;
+    if (this.slots.has(name)) throw new PgError({ code: SqlState.DuplicateObject, message: `replication slot "${name}" already exists` });
+    if (this.slots.size >= this.settings.maxReplicationSlots) {
+      throw new PgError({ code: SqlState.ConfigurationLimitExceeded, message: 'all replication slots are in use', hint: 'Free one or increase max_replication_slots.' });
+    }
+    const restartLsn = reserve ? (this.recovering ? this.replayedEnd : this.insertEnd) : 0;
+    const slot: SlotStatus = { name, restartLsn, activePid: null, invalidated: false };
+    this.slots.set(name, slot);
+    this.slotIo.push({ kind: 'file.mkdir', path: `${this.dataDir()}/pg_replslot/${name}` });
+    this.slotIo.push({ kind: 'file.writeAtomic', path: `${this.dataDir()}/${slotPath(name)}`, bytes: encodeSlot(slot) });
+    return { columns: [{ name: 'slot_name', type: 'text' }, { name: 'lsn', type: 'pg_lsn' }], row: [name, restartLsn === 0 ? null : formatLsn(restartLsn)] };
+  }
+
+  private dropSlot(name: string): void {
+    const slot = this.slots.get(name);
+    if (slot === undefined) throw new PgError({ code: SqlState.UndefinedObject, message: `replication slot "${name}" does not exist` });
+    if (slot.activePid !== null) throw new PgError({ code: SqlState.ObjectInUse, message: `replication slot "${name}" is active for PID ${slot.activePid}` });
+    this.slots.delete(name);
+    this.slotIo.push({ kind: 'file.unlink', path: `${this.dataDir()}/${slotPath(name)}` });
+  }
+
+  private acquireSlot(msg: SlotAcquire, ctx: Context): void {
+    const slot = this.slots.get(msg.slot);
+    const refuse = (error: PgError): void => void ctx.send(msg.replyTo, { type: 'SlotAcquired', ok: false, error: error.toFields() } satisfies SlotAcquired);
+    if (slot === undefined) return refuse(new PgError({ code: SqlState.UndefinedObject, message: `replication slot "${msg.slot}" does not exist` }));
+    if (slot.activePid !== null && slot.activePid !== msg.pid) {
+      return refuse(new PgError({ code: SqlState.ObjectInUse, message: `replication slot "${msg.slot}" is active for PID ${slot.activePid}` }));
+    }
+    if (slot.invalidated) {
+      return refuse(new PgError({
+        code: SqlState.ObjectNotInPrerequisiteState, message: `can no longer get changes from replication slot "${msg.slot}"`,
+        detail: 'This slot has been invalidated because it exceeded the maximum reserved size.',
+        hint: 'Drop the slot and make a new base backup of the standby.',
+      }));
+    }
+    const restartLsn = slot.restartLsn === 0 && msg.startLsn !== undefined ? msg.startLsn : slot.restartLsn;
+    this.slots.set(slot.name, { ...slot, activePid: msg.pid, restartLsn });
+    ctx.send(msg.replyTo, { type: 'SlotAcquired', ok: true } satisfies SlotAcquired);
+  }
+
+  private dataDir(): string {
+    return this.args.dataDir;
+  }
+
+  /** Runs file operations one after another, then `then`. */
+  private afterIo(ops: FileOp[], ctx: Context, then: (ctx: Context) => void): void {
+    this.ioWaits.push({ ops, then });
+    if (this.ioWaits.length === 1) ctx.io(ops[0]!, 'SlotIoDone');
+  }
+
+  private ioStep(io: IoResult, ctx: Context): void {
+    const head = this.ioWaits[0]!;
+    if (!io.ok) throw new Error(`could not write replication slot state: ${io.error.message}`);
+    head.ops.shift();
+    if (head.ops.length > 0) {
+      ctx.io(head.ops[0]!, 'SlotIoDone');
+      return;
+    }
+    this.ioWaits.shift();
+    head.then(ctx);
+    const next = this.ioWaits[0];
+    if (next !== undefined) ctx.io(next.ops[0]!, 'SlotIoDone');
   }
 }
 
-export const SHMEM = defineBehaviour(import.meta.url, 'Shmem', () => new Shmem());
+export interface ShmemArgs {
+  readonly dataDir: string;
+}
+
+export const SHMEM = defineBehaviour(import.meta.url, 'Shmem', (args: ShmemArgs) => new Shmem(args));

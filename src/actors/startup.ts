@@ -9,7 +9,13 @@
  * at ...", "redo done at ...") and reports `$started` only when recovery is complete, so the
  * postmaster starts the walwriter and lets sessions in only then. A segment from another
  * cluster or timeline, or a damaged control file, stops the server with a FATAL.
- * Standby mode (continuous replay) comes with streaming replication.
+ *
+ * In standby mode (standby.signal) recovery never ends by itself: after the local WAL, it
+ * asks the postmaster for a walreceiver and replays what that receives, as it arrives, from
+ * in-memory copies of the segments being filled. It tells the postmaster when replay has
+ * passed the minimum recovery point (the end of the base backup, or what a previous run had
+ * replayed): the state is consistent and read-only sessions may come in. It also loads the
+ * replication slots from pg_replslot, as PostgreSQL's startup does.
  */
 import { PgError, SqlState } from '../errors.js';
 import { reportingFatal } from './fatal.js';
@@ -22,17 +28,21 @@ import { DatabaseState } from '../storage/state.js';
 import { FirstNormalXid } from '../storage/clog.js';
 import { FirstNormalObjectId } from '../storage/catalog.js';
 import { renderAutoConf } from '../config/conffile.js';
+import { DEFAULT_HBA_CONF } from '../replication/hba.js';
 import { formatLsn, maxAlign, type Lsn } from '../wal/lsn.js';
 import { WalReader } from '../wal/reader.js';
 import type { WalRecord } from '../wal/record.js';
-import { segmentFileName, segmentStart, type SegmentNumber } from '../wal/segment.js';
-import { decodeImage, encodeImage, type LoadImage, type RecoveryDone, type Replay } from './shmem.js';
+import { segmentFileName, segmentStart, segnoOf, type SegmentNumber } from '../wal/segment.js';
+import { decodeImage, encodeImage, type LoadImage, type LoadSlots, type RecoveryDone, type Replay } from './shmem.js';
+import { decodeSlot, slotPath, type PersistedSlot } from '../replication/slots.js';
 
 export const IMAGE_PATH = 'base/state.image';
 
 export interface StartupArgs {
   readonly dataDir: string;
   readonly shmem: ActorRef;
+  /** standby.signal was found: replay streamed WAL until promotion. */
+  readonly standbyMode?: boolean;
   /** Create the cluster if the data directory has none (initdb). */
   readonly initdb: boolean;
   /** For initdb: the segment size to fix for the cluster's life. */
@@ -43,12 +53,40 @@ export interface StartupArgs {
 
 const REPLAY_BATCH = 1000;
 
+/** Startup asks the postmaster for a walreceiver streaming from `startLsn`. */
+export interface StartWalReceiver extends Message {
+  readonly type: 'StartWalReceiver';
+  readonly startLsn: Lsn;
+  readonly timeline: number;
+  readonly systemIdentifier: string;
+  readonly segmentSize: number;
+}
+/** Replay has reached the minimum recovery point: read-only sessions may start. */
+export interface ConsistentState extends Message { readonly type: 'ConsistentState'; readonly lsn: Lsn }
+/** The postmaster tells startup which walreceiver to tell of replay progress (null: none now). */
+export interface WalReceiverAttached extends Message { readonly type: 'WalReceiverAttached'; readonly walreceiver: ActorRef | null }
+/** WAL the walreceiver has written and flushed, for replay. */
+export interface WalReceived extends Message { readonly type: 'WalReceived'; readonly chunks: readonly { readonly start: Lsn; readonly bytes: Uint8Array }[] }
+
+/** A segment being filled by streaming: its bytes so far. */
+interface Filling {
+  readonly bytes: Uint8Array;
+  filled: number;
+}
+
 class Startup implements Actor<IoResult> {
   private control: ControlFile | null = null;
   private reader: WalReader | null = null;
   private replayed = 0;
   private firstLsn: Lsn | null = null;
   private pendingSegment: SegmentNumber | null = null;
+  /** Standby: replaying what the walreceiver sends (after the local WAL ran out). */
+  private streaming = false;
+  private readonly filling = new Map<SegmentNumber, Filling>();
+  private receivedUpTo: Lsn = 0;
+  private consistent = false;
+  private minRecoveryPoint: Lsn = 0;
+  private walreceiver: ActorRef | null = null;
 
   constructor(private readonly args: StartupArgs) {}
 
@@ -57,11 +95,22 @@ class Startup implements Actor<IoResult> {
     return 'later';
   }
 
-  receive(msg: IoResult, ctx: Context): void {
-    reportingFatal(ctx, () => this.handle(msg, ctx));
+  receive(msg: IoResult | Message, ctx: Context): void {
+    reportingFatal(ctx, () => this.handle(msg as IoResult, ctx));
   }
 
   private handle(msg: IoResult, ctx: Context): void {
+    switch (msg.type) {
+      case 'WalReceived':
+        return this.onReceived(msg as unknown as WalReceived, ctx);
+      case 'WalReceiverAttached':
+        this.walreceiver = (msg as unknown as WalReceiverAttached).walreceiver;
+        return;
+      case 'RestartWalReceiver':
+        // The postmaster stopped the walreceiver (primary_conninfo changed): stream on from what we have.
+        if (this.streaming) this.requestWalReceiver(ctx);
+        return;
+    }
     if (!msg.ok) throw new PgError({ code: SqlState.InternalError, severity: 'FATAL', message: `could not access the data directory "${this.args.dataDir}": ${msg.error.message}` });
     switch (msg.type) {
       case 'ControlRead':
@@ -77,12 +126,27 @@ class Startup implements Actor<IoResult> {
         if (image === null) throw new PgError({ code: SqlState.DataCorrupted, severity: 'FATAL', message: `could not open file "${this.path(IMAGE_PATH)}": No such file or directory` });
         const control = this.control!;
         // Replay starts where the image stands (see encodeImage), which may be past the control file's redo point.
+        const redoLsn = decodeImage(image).redoLsn;
         this.reader = new WalReader({
           systemIdentifier: control.systemIdentifier, timeline: control.timeline, segmentSize: control.walSegmentSize,
-          startLsn: startOfRecord(decodeImage(image).redoLsn),
+          startLsn: startOfRecord(redoLsn),
         });
-        ctx.send(this.args.shmem, { type: 'LoadImage', image } satisfies LoadImage);
-        return this.readWal(ctx);
+        ctx.send(this.args.shmem, { type: 'LoadImage', image, standby: this.args.standbyMode === true } satisfies LoadImage);
+        if (this.args.standbyMode === true) {
+          this.minRecoveryPoint = control.minRecoveryPoint;
+          this.checkConsistency(redoLsn, ctx);
+        }
+        ctx.io({ kind: 'file.list', dir: this.path('pg_replslot') }, 'SlotsListed');
+        return;
+      }
+      case 'SlotsListed':
+        this.slotNames = ((msg.value as string[] | null) ?? []).slice();
+        return this.loadSlot(ctx);
+      case 'SlotRead': {
+        const name = this.slotNames.shift()!;
+        const bytes = msg.value as Uint8Array | null;
+        if (bytes !== null) this.slots.push(decodeSlot(bytes, this.path(slotPath(name))));
+        return this.loadSlot(ctx);
       }
       case 'SegmentRead':
         this.reader!.supply(this.pendingSegment!, msg.value as Uint8Array | null);
@@ -104,21 +168,49 @@ class Startup implements Actor<IoResult> {
     const control = decodeControlFile(bytes, this.path(CONTROL_FILE_PATH));
     this.control = control;
     const when = new Date(control.time).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+    const standby = this.args.standbyMode === true;
     if (control.state === 'shut down') {
       ctx.log('info', `database system was shut down at ${when}`);
+    } else if (control.state === 'shut down in recovery') {
+      ctx.log('info', `database system was shut down in recovery at ${when}`);
+    } else if (control.state === 'in archive recovery') {
+      ctx.log('info', `database system was interrupted while in recovery at log time ${when}`);
     } else {
       ctx.log('info', `database system was interrupted; last known up at ${when}`);
-      ctx.log('info', 'database system was not properly shut down; automatic recovery in progress');
+      if (!standby) ctx.log('info', 'database system was not properly shut down; automatic recovery in progress');
     }
+    if (standby) ctx.log('info', 'entering standby mode');
     this.io(ctx, { kind: 'file.read', path: this.path(IMAGE_PATH) }, 'ImageRead');
+  }
+
+  private slotNames: string[] = [];
+  private readonly slots: PersistedSlot[] = [];
+
+  /** Reads pg_replslot/<name>/state one at a time, then replay begins. */
+  private loadSlot(ctx: Context): void {
+    const name = this.slotNames[0];
+    if (name !== undefined) {
+      ctx.io({ kind: 'file.read', path: this.path(slotPath(name)) }, 'SlotRead');
+      return;
+    }
+    ctx.send(this.args.shmem, { type: 'LoadSlots', slots: this.slots } satisfies LoadSlots);
+    this.readWal(ctx);
+  }
+
+  private checkConsistency(lsn: Lsn, ctx: Context): void {
+    if (this.consistent || lsn < this.minRecoveryPoint) return;
+    this.consistent = true;
+    ctx.log('info', `consistent recovery state reached at ${formatLsn(lsn)}`);
+    ctx.send(ctx.parent, { type: 'ConsistentState', lsn } satisfies ConsistentState);
   }
 
   private readWal(ctx: Context): void {
     const reader = this.reader!;
     const control = this.control!;
+    const standby = this.args.standbyMode === true;
     let batch: WalRecord[] = [];
     const flushBatch = (): void => {
-      if (batch.length > 0) ctx.send(this.args.shmem, { type: 'Replay', records: batch } satisfies Replay);
+      if (batch.length > 0) ctx.send(this.args.shmem, { type: 'Replay', records: batch, notify: this.walreceiver } satisfies Replay);
       batch = [];
     };
     for (;;) {
@@ -126,21 +218,39 @@ class Startup implements Actor<IoResult> {
       if (r.kind === 'record') {
         if (this.firstLsn === null) {
           this.firstLsn = r.record.lsn;
-          if (control.state !== 'shut down') ctx.log('info', `redo starts at ${formatLsn(r.record.lsn)}`);
+          if (control.state !== 'shut down' || standby) ctx.log('info', `redo starts at ${formatLsn(r.record.lsn)}`);
         }
         batch.push(r.record);
         this.replayed++;
         if (batch.length >= REPLAY_BATCH) flushBatch();
+        if (standby && !this.consistent && r.record.endLsn >= this.minRecoveryPoint) {
+          flushBatch();
+          this.checkConsistency(r.record.endLsn, ctx);
+        }
         continue;
       }
       flushBatch();
       if (r.kind === 'need') {
+        const filling = this.filling.get(r.segno);
+        if (this.streaming) {
+          // The walreceiver has not reached this segment yet: its first bytes will resume us.
+          if (filling !== undefined) {
+            reader.supply(r.segno, filling.bytes.subarray(0, filling.filled));
+            continue;
+          }
+          return;
+        }
         this.pendingSegment = r.segno;
         this.io(ctx, { kind: 'file.read', path: this.path(`pg_wal/${segmentFileName(control.timeline, r.segno, control.walSegmentSize)}`) }, 'SegmentRead');
         return;
       }
       if (r.foreign) {
         throw new PgError({ code: SqlState.DataCorrupted, severity: 'FATAL', message: r.reason, hint: 'The WAL in pg_wal does not belong to this cluster or timeline; remove or replace it.' });
+      }
+      if (standby) {
+        // Not the end of recovery: the end of what has arrived so far.
+        if (!this.streaming) this.enterStreaming(reader.nextLsn, ctx);
+        return;
       }
       if (control.state !== 'shut down') {
         if (this.firstLsn === null) ctx.log('info', 'redo is not required');
@@ -154,6 +264,59 @@ class Startup implements Actor<IoResult> {
       this.io(ctx, { kind: 'file.writeAtomic', path: this.path(CONTROL_FILE_PATH), bytes: encodeControlFile(updated) }, 'ControlWritten');
       return;
     }
+  }
+
+  /**
+   * The local WAL ran out: from now on WAL comes from the walreceiver, from the start of the
+   * segment where it ran out (as PostgreSQL requests it).
+   */
+  private enterStreaming(end: Lsn, ctx: Context): void {
+    this.streaming = true;
+    const segmentSize = this.control!.walSegmentSize;
+    const segno = segnoOf(end, segmentSize);
+    this.filling.set(segno, { bytes: new Uint8Array(segmentSize), filled: 0 });
+    this.receivedUpTo = segmentStart(segno, segmentSize);
+    this.requestWalReceiver(ctx);
+  }
+
+  private requestWalReceiver(ctx: Context): void {
+    const control = this.control!;
+    ctx.send(ctx.parent, {
+      type: 'StartWalReceiver', startLsn: this.receivedUpTo, timeline: control.timeline,
+      systemIdentifier: control.systemIdentifier.toString(), segmentSize: control.walSegmentSize,
+    } satisfies StartWalReceiver);
+  }
+
+  /** Streamed WAL, on disk already: copied into the segments being filled, then replayed. */
+  private onReceived(msg: WalReceived, ctx: Context): void {
+    const segmentSize = this.control!.walSegmentSize;
+    const reader = this.reader!;
+    for (const chunk of msg.chunks) {
+      let at = 0;
+      while (at < chunk.bytes.length) {
+        const pos = chunk.start + at;
+        const segno = segnoOf(pos, segmentSize);
+        let filling = this.filling.get(segno);
+        if (filling === undefined) {
+          filling = { bytes: new Uint8Array(segmentSize), filled: 0 };
+          this.filling.set(segno, filling);
+        }
+        const offset = pos - segmentStart(segno, segmentSize);
+        const n = Math.min(chunk.bytes.length - at, segmentSize - offset);
+        filling.bytes.set(chunk.bytes.subarray(at, at + n), offset);
+        filling.filled = Math.max(filling.filled, offset + n);
+        at += n;
+      }
+      this.receivedUpTo = Math.max(this.receivedUpTo, chunk.start + chunk.bytes.length);
+    }
+    // Segments the reader has passed are done with; the others it sees as they stand now.
+    const current = segnoOf(reader.nextLsn, segmentSize);
+    for (const [segno, filling] of [...this.filling]) {
+      if (segno < current) this.filling.delete(segno);
+      else reader.supply(segno, filling.bytes.subarray(0, filling.filled));
+    }
+    reader.resume();
+    this.readWal(ctx);
   }
 
   /** A new cluster: directories, postgresql.conf, an empty image and a control file pointing at the first segment. */
@@ -170,6 +333,7 @@ class Startup implements Actor<IoResult> {
       { kind: 'file.mkdir', path: this.path('log') },
       { kind: 'file.writeAtomic', path: this.path('postgresql.conf'), bytes: new TextEncoder().encode(this.args.postgresqlConf) },
       { kind: 'file.writeAtomic', path: this.path('postgresql.auto.conf'), bytes: new TextEncoder().encode(renderAutoConf(new Map())) },
+      { kind: 'file.writeAtomic', path: this.path('pg_hba.conf'), bytes: new TextEncoder().encode(DEFAULT_HBA_CONF) },
       { kind: 'file.writeAtomic', path: this.path(IMAGE_PATH), bytes: encodeImage(new DatabaseState().image(), control.redoLsn) },
       { kind: 'file.writeAtomic', path: this.path(CONTROL_FILE_PATH), bytes: encodeControlFile(control) },
     ];

@@ -21,7 +21,7 @@
  * not be on disk is ever acknowledged, and the server restarts through crash recovery.
  */
 import { assert } from '../assert.js';
-import { defineBehaviour, type Actor, type ActorRef, type Message } from '../runtime/actor.js';
+import { defineBehaviour, refKey, type Actor, type ActorRef, type Message } from '../runtime/actor.js';
 import type { Context } from '../runtime/context.js';
 import type { FileBatchEntry, FileOp } from '../runtime/fileio.js';
 import type { IoResult } from '../runtime/io.js';
@@ -86,6 +86,17 @@ export interface WalInserted extends Message {
   readonly flushed: boolean;
 }
 
+/** Walsenders ask to hear of every flush: `WalFlushed` comes at once and after each flush. */
+export interface WalFlushSubscribe extends Message {
+  readonly type: 'WalFlushSubscribe';
+  readonly replyTo: ActorRef;
+}
+
+export interface WalFlushed extends Message {
+  readonly type: 'WalFlushed';
+  readonly flushed: Lsn;
+}
+
 /** New wal_writer_delay / wal_writer_flush_after after a reload. */
 export interface WalWriterSettings extends Message {
   readonly type: 'WalWriterSettings';
@@ -108,7 +119,9 @@ interface Waiter {
   readonly tag: number;
 }
 
-type WalWriterMessage = XLogInsert | XLogFlush | WalStatusRequest | WalWriterSettings | AttachCheckpointer | IoResult | { readonly type: 'WalWriterTick' } | { readonly type: 'CheckpointDone' };
+type WalWriterMessage =
+  | XLogInsert | XLogFlush | WalStatusRequest | WalWriterSettings | AttachCheckpointer | IoResult | WalFlushSubscribe
+  | { readonly type: 'WalFlushUnsubscribe'; readonly replyTo: ActorRef } | { readonly type: 'WalWriterTick' } | { readonly type: 'CheckpointDone' };
 
 class WalWriter implements Actor<WalWriterMessage> {
   private readonly core: WalWriterCore;
@@ -130,6 +143,8 @@ class WalWriter implements Actor<WalWriterMessage> {
   /** Where WAL stood when the last checkpoint was asked for (or at start). */
   private sinceCheckpoint: Lsn;
   private checkpointAsked = false;
+  /** Walsenders to tell of each flush, by ref key. */
+  private readonly subscribers = new Map<string, ActorRef>();
 
   constructor(private readonly args: WalWriterArgs) {
     this.core = new WalWriterCore(args);
@@ -162,6 +177,15 @@ class WalWriter implements Actor<WalWriterMessage> {
         this.delayMs = (msg as WalWriterSettings).walWriterDelayMs;
         this.flushAfterBytes = (msg as WalWriterSettings).walWriterFlushAfterBytes;
         this.maxWalSizeBytes = (msg as WalWriterSettings).maxWalSizeBytes;
+        return;
+      case 'WalFlushSubscribe': {
+        const m = msg as WalFlushSubscribe;
+        this.subscribers.set(refKey(m.replyTo), m.replyTo);
+        ctx.send(m.replyTo, { type: 'WalFlushed', flushed: this.flushed } satisfies WalFlushed);
+        return;
+      }
+      case 'WalFlushUnsubscribe':
+        this.subscribers.delete(refKey((msg as { replyTo: ActorRef }).replyTo));
         return;
       case 'AttachCheckpointer':
         this.checkpointer = (msg as AttachCheckpointer).checkpointer;
@@ -249,6 +273,9 @@ class WalWriter implements Actor<WalWriterMessage> {
       this.checkpointAsked = true;
       this.sinceCheckpoint = target;
       ctx.send(this.checkpointer, { type: 'CheckpointNow', replyTo: ctx.self, tag: 0, reason: 'wal' } satisfies CheckpointNow);
+    }
+    for (const [key, subscriber] of this.subscribers) {
+      if (!ctx.send(subscriber, { type: 'WalFlushed', flushed: target } satisfies WalFlushed)) this.subscribers.delete(key);
     }
     let released = 0;
     while (released < this.waiters.length && this.waiters[released]!.upto <= target) this.reply(this.waiters[released++]!, ctx);

@@ -6,9 +6,16 @@
  * caller's thread, in its own worker `thread`, or in its own child `process` (over TCP). Sessions are backends; `query` sends SQL
  * and resolves with `{ command, rowCount, columns, rows }` or rejects with a PgError
  * carrying PostgreSQL's SQLSTATE and texts. Each server's log is `<dataDir>/log/postgresql.log`.
+ *
+ * Each server gets a port (5432, 5433, ... within the cluster) under which it registers in
+ * the cluster's address book; `server.conninfo` is the connection string to reach it.
+ * `addStandby` makes a standby as pg_basebackup -R does and starts it.
  */
 import { join } from 'node:path';
 import type { Query, QueryDone } from '../actors/backend.js';
+import { BASEBACKUP, type BaseBackupArgs, type BaseBackupDone, type BaseBackupProgress } from '../actors/basebackup.js';
+import type { Unregister } from '../replication/protocol.js';
+import { DIRECTORY } from './directory.js';
 import { POSTMASTER, type Connect, type Connected, type PostmasterArgs, type SmartShutdown } from '../actors/postmaster.js';
 import { quoteConfValue } from '../config/conffile.js';
 import { PgError, SqlState } from '../errors.js';
@@ -28,6 +35,19 @@ export interface ClusterOptions {
   readonly placement?: ServerPlacement;
 }
 
+export interface StandbyOptions {
+  /** The server to copy and stream from (default: "primary"). */
+  readonly upstream?: string;
+  /** A physical slot on the upstream to stream through (created if missing, as pg_basebackup -C -S). */
+  readonly slot?: string;
+  /** Settings for the standby, written to its postgresql.auto.conf. */
+  readonly settings?: Readonly<Record<string, SettingInput>>;
+  /** Extra connection options for primary_conninfo (user, password, ...). */
+  readonly conninfo?: string;
+  /** Base backup progress: bytes copied of the total. */
+  readonly onProgress?: (bytes: number, totalBytes: number) => void;
+}
+
 export interface InitOptions {
   readonly settings?: Readonly<Record<string, SettingInput>>;
   /** wal_segment_size, fixed at initdb (bytes; default 16 MiB). */
@@ -40,10 +60,18 @@ function settingsText(settings: Readonly<Record<string, SettingInput>> = {}): Re
   return Object.fromEntries(Object.entries(settings).map(([k, v]) => [k, typeof v === 'boolean' ? (v ? 'on' : 'off') : String(v)]));
 }
 
+/** The first server's port; the next servers count up from it. */
+const FIRST_PORT = 5432;
+
 export class Cluster {
   private readonly servers = new Map<string, Server>();
+  private nextPort = FIRST_PORT;
+  /** The address book servers register their ports in (cluster/directory.ts). */
+  readonly directory: ActorRef;
 
-  private constructor(readonly dir: string, readonly placement: ServerPlacement, readonly kernel: Kernel) {}
+  private constructor(readonly dir: string, readonly placement: ServerPlacement, readonly kernel: Kernel) {
+    this.directory = kernel.spawn({ name: 'cluster/directory', behaviour: DIRECTORY });
+  }
 
   static async create(options: ClusterOptions): Promise<Cluster> {
     const kernel = new Kernel();
@@ -68,9 +96,56 @@ export class Cluster {
   /** initdb + start: a new primary with `settings` in its postgresql.conf. */
   async initPrimary(name: string, options: InitOptions = {}): Promise<Server> {
     if (this.servers.has(name)) throw new Error(`a server named "${name}" already exists in this cluster`);
-    const server = new Server(this, name, join(this.dir, name), options.walSegmentSize ?? DEFAULT_SEGMENT_SIZE, settingsText(options.settings));
+    const server = new Server(this, name, join(this.dir, name), this.nextPort++, options.walSegmentSize ?? DEFAULT_SEGMENT_SIZE, settingsText(options.settings));
     this.servers.set(name, server);
     await server.start(true);
+    return server;
+  }
+
+  /**
+   * A new standby of `upstream`: a base backup over a replication connection (the upstream
+   * keeps running), configured as pg_basebackup -R configures it (standby.signal,
+   * primary_conninfo with application_name = the standby's name, primary_slot_name), then
+   * started. Resolves once the standby has reached a consistent state.
+   */
+  async addStandby(name: string, options: StandbyOptions = {}): Promise<Server> {
+    if (this.servers.has(name)) throw new Error(`a server named "${name}" already exists in this cluster`);
+    const upstream = this.server(options.upstream ?? 'primary');
+    if (options.slot !== undefined) {
+      const existing = await upstream.query('SELECT wal_status FROM pg_replication_slots WHERE slot_name = $1', [options.slot]);
+      if (existing.rowCount === 0) await upstream.query('SELECT * FROM pg_create_physical_replication_slot($1, true)', [options.slot]);
+      else if (existing.rows[0]!['wal_status'] === 'lost') {
+        throw new PgError({
+          code: SqlState.ObjectNotInPrerequisiteState, message: `pg_basebackup: error: can no longer get changes from replication slot "${options.slot}"`,
+          detail: 'This slot has been invalidated because it exceeded the maximum reserved size.', hint: 'Drop the slot and create it again.',
+        });
+      }
+    }
+    const dataDir = join(this.dir, name);
+    const primaryConninfo = [upstream.conninfo, `application_name=${name}`, options.conninfo ?? ''].filter((p) => p !== '').join(' ');
+    const recoverySettings: Record<string, string> = { ...settingsText(options.settings), primary_conninfo: primaryConninfo };
+    if (options.slot !== undefined) recoverySettings['primary_slot_name'] = options.slot;
+    const replies = this.kernel.inbox(`${name}/pg_basebackup`);
+    try {
+      this.kernel.spawn({
+        name: `${name}/pg_basebackup`, behaviour: BASEBACKUP,
+        args: { conninfo: primaryConninfo, dataDir, directory: this.directory, replyTo: replies.ref, recoverySettings } satisfies BaseBackupArgs,
+      });
+      for (;;) {
+        const reply = await replies.next<BaseBackupProgress | BaseBackupDone>(REPLY_TIMEOUT_MS);
+        if (reply.type === 'BaseBackupProgress') {
+          options.onProgress?.(reply.bytes, reply.totalBytes);
+          continue;
+        }
+        if (!reply.ok) throw new PgError({ ...reply.error, message: `pg_basebackup: error: ${reply.error.message}` });
+        break;
+      }
+    } finally {
+      replies.close();
+    }
+    const server = new Server(this, name, dataDir, this.nextPort++, upstream.walSegmentSize, {});
+    this.servers.set(name, server);
+    await server.start(false);
     return server;
   }
 
@@ -96,9 +171,16 @@ export class Server {
     private readonly cluster: Cluster,
     readonly name: string,
     readonly dataDir: string,
-    private readonly walSegmentSize: number,
+    /** The port the server registers in the cluster's address book. */
+    readonly port: number,
+    readonly walSegmentSize: number,
     private readonly settings: Readonly<Record<string, string>>,
   ) {}
+
+  /** The connection string another server puts in primary_conninfo to stream from this one. */
+  get conninfo(): string {
+    return `host=127.0.0.1 port=${this.port} user=postgres`;
+  }
 
   get running(): boolean {
     return this.supervisorRef !== null;
@@ -109,6 +191,7 @@ export class Server {
     if (this.supervisorRef !== null) throw new Error(`server "${this.name}" is already running`);
     const args: PostmasterArgs = {
       name: this.name, dataDir: this.dataDir, initdb, walSegmentSize: this.walSegmentSize, options: {},
+      port: this.port, directory: this.cluster.directory,
       postgresqlConf: ['# written by walship initdb', ...Object.entries(this.settings).map(([k, v]) => `${k} = ${quoteConfValue(v)}`), ''].join('\n'),
     };
     const kernel = this.cluster.kernel;
@@ -148,11 +231,41 @@ export class Server {
     this.cluster.kernel.stop(ref, mode === 'immediate' ? KILLED : SHUTDOWN);
     await exited;
     this.supervisorRef = null;
+    // A killed server could not take its address back itself: connections to it are refused now.
+    this.cluster.kernel.send(this.cluster.directory, { type: 'Unregister', port: this.port } satisfies Unregister);
   }
 
   /** Like a power cut to the server's processes: no shutdown checkpoint; the next start recovers. */
   async kill(): Promise<void> {
     await this.stop('immediate');
+  }
+
+  /**
+   * Fault injection: the server's postmaster dies at once, as under kill -9 of its process
+   * (or the end of its worker thread). Unlike `kill`, the server's supervisor sees a crash and
+   * restarts it, through crash recovery (a standby resumes streaming from what it flushed).
+   * Resolves once the server accepts connections again.
+   */
+  async crash(): Promise<void> {
+    const before = await this.postmaster();
+    this.dropSessions(new PgError({ code: SqlState.ConnectionFailure, severity: 'FATAL', message: 'server closed the connection unexpectedly' }));
+    this.cluster.kernel.stop(before, KILLED);
+    const deadline = performance.now() + REPLY_TIMEOUT_MS;
+    for (;;) {
+      const now = await this.postmaster().catch(() => null);
+      if (now !== null && (now.node !== before.node || now.id !== before.id)) {
+        const session = await this.connect().catch((err: unknown) => {
+          if (err instanceof PgError && err.code === SqlState.CannotConnectNow) return null;
+          throw err;
+        });
+        if (session !== null) {
+          session.close();
+          return;
+        }
+      }
+      if (performance.now() > deadline) throw new Error(`server "${this.name}" did not come back after the crash`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
   }
 
   /** The operating-system process id of a server in the `process` placement (for kill -9). */
@@ -166,7 +279,7 @@ export class Server {
     const reply = await this.cluster.kernel.ask<Connected>(postmaster, (replyTo) => ({
       type: 'Connect', settings: settingsText(options.settings), database: options.database ?? 'postgres', replyTo,
     } satisfies Connect), REPLY_TIMEOUT_MS);
-    if (!reply.ok) throw new PgError({ code: reply.error.code, severity: 'FATAL', message: reply.error.message });
+    if (!reply.ok) throw new PgError({ code: reply.error.code, severity: 'FATAL', message: reply.error.message, ...(reply.error.detail === undefined ? {} : { detail: reply.error.detail }) });
     const session = new Session(this.cluster.kernel, reply.backend, () => this.sessions.delete(session));
     this.sessions.add(session);
     return session;

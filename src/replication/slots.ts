@@ -7,9 +7,11 @@
  * that but still kept (by the slot within max_slot_wal_keep_size, or by wal_keep_size),
  * `unreserved` once the next checkpoint would remove it although it is still on disk, and
  * `lost` once it is gone. safe_wal_size is how many more bytes may be written before the slot
- * is in danger, when max_slot_wal_keep_size limits it (null otherwise).
+ * is in danger, when max_slot_wal_keep_size limits it (null otherwise). A slot persists in
+ * pg_replslot/<name>/state, checksummed.
  */
-import { PgError } from '../errors.js';
+import { PgError, SqlState } from '../errors.js';
+import { crc32c } from '../wal/crc32c.js';
 import type { Lsn } from '../wal/lsn.js';
 import { segnoOf } from '../wal/segment.js';
 
@@ -73,4 +75,38 @@ export function walAvailability(input: WalAvailabilityInput): { walStatus: WalSt
     safeWalSize = failLsn - input.insertLsn;
   }
   return { walStatus, safeWalSize };
+}
+
+/** A slot as pg_replslot/<name>/state keeps it across restarts. */
+export interface PersistedSlot {
+  readonly name: string;
+  /** 0: none reserved yet (or invalidated). */
+  readonly restartLsn: Lsn;
+  readonly invalidated: boolean;
+}
+
+export function slotPath(name: string): string {
+  return `pg_replslot/${name}/state`;
+}
+
+const SLOT_MAGIC = 'walship-slot-1';
+
+/** The state file: a line of JSON and its CRC-32C, so a damaged file is refused, not believed. */
+export function encodeSlot(slot: PersistedSlot): Uint8Array {
+  const body = JSON.stringify({ magic: SLOT_MAGIC, name: slot.name, restartLsn: slot.restartLsn, invalidated: slot.invalidated });
+  const bytes = new TextEncoder().encode(body);
+  return new TextEncoder().encode(`${body}\n${crc32c(bytes).toString(16)}\n`);
+}
+
+export function decodeSlot(bytes: Uint8Array, path: string): PersistedSlot {
+  const text = new TextDecoder().decode(bytes);
+  const [body, crc] = text.split('\n');
+  const damaged = (what: string): PgError => new PgError({
+    code: SqlState.DataCorrupted, severity: 'FATAL', message: `replication slot file "${path}" ${what}`,
+    hint: 'Remove the slot directory to drop the slot; a standby using it must then be re-created.',
+  });
+  if (body === undefined || crc === undefined || crc32c(new TextEncoder().encode(body)).toString(16) !== crc) throw damaged('has wrong checksum');
+  const parsed = JSON.parse(body) as { magic?: string; name?: string; restartLsn?: number; invalidated?: boolean };
+  if (parsed.magic !== SLOT_MAGIC || typeof parsed.name !== 'string' || typeof parsed.restartLsn !== 'number') throw damaged('has wrong magic number');
+  return { name: parsed.name, restartLsn: parsed.restartLsn, invalidated: parsed.invalidated === true };
 }

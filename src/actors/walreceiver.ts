@@ -1,0 +1,362 @@
+/*
+ * walreceiver.ts — a standby's end of streaming replication.
+ *
+ * It connects as primary_conninfo says (the host and port lead through the cluster's
+ * address book to the upstream's postmaster), authenticates (trust, or SCRAM-SHA-256 with
+ * the password in the connection string), checks that the upstream is the same cluster
+ * (IDENTIFY_SYSTEM), and asks for WAL from `startLsn` on its timeline, through
+ * primary_slot_name if set. Received WAL is written to its own pg_wal at the same positions
+ * and flushed (one write + fdatasync per batch that arrived meanwhile), then handed to
+ * startup to replay. Write, flush and apply positions go back to the upstream after each
+ * flush, after each replay step, when a keepalive asks, and every
+ * wal_receiver_status_interval.
+ *
+ * A refused or dropped connection is logged as PostgreSQL logs it and retried after
+ * wal_retrieve_retry_interval, from where WAL was flushed; an upstream silent for
+ * wal_receiver_timeout is dropped ("terminating walreceiver due to timeout").
+ */
+import { PgError, SqlState, type PgErrorFields } from '../errors.js';
+import { parseConninfo, type Conninfo } from '../config/conninfo.js';
+import { defineBehaviour, type Actor, type ActorRef, type Message } from '../runtime/actor.js';
+import type { Context, TimerId } from '../runtime/context.js';
+import type { FileBatchEntry } from '../runtime/fileio.js';
+import type { IoResult } from '../runtime/io.js';
+import {
+  LOOPBACK,
+  type AuthOk, type AuthRequest, type EndOfStream, type PrimaryKeepalive, type ReplConnect, type ReplError, type Resolve, type Resolved,
+  type ScramServerFirst, type StandbyStatusUpdate, type StartReplication, type SystemIdentified, type XLogData,
+} from '../replication/protocol.js';
+import { AuthClient } from '../replication/auth-client.js';
+import { formatLsn, type Lsn } from '../wal/lsn.js';
+import { segmentFileName, segmentStart, segnoOf } from '../wal/segment.js';
+import type { Applied, ReceiverReport } from './shmem.js';
+import type { WalReceived } from './startup.js';
+import type { ReceiverStatus } from '../monitoring/views.js';
+
+export interface WalReceiverArgs {
+  readonly conninfo: string;
+  readonly slotName: string;
+  readonly startLsn: Lsn;
+  readonly timeline: number;
+  readonly systemIdentifier: string;
+  readonly segmentSize: number;
+  readonly dataDir: string;
+  readonly startup: ActorRef;
+  readonly shmem: ActorRef;
+  readonly directory: ActorRef | null;
+  /** application_name when the connection string has none (cluster_name, else "walreceiver"). */
+  readonly defaultApplicationName: string;
+  readonly pid: number;
+  readonly statusIntervalMs: number;
+  readonly receiverTimeoutMs: number;
+  readonly retryIntervalMs: number;
+}
+
+/** Settings that change at reload without a new connection. */
+export interface WalReceiverSettings extends Message {
+  readonly type: 'WalReceiverSettings';
+  readonly statusIntervalMs: number;
+  readonly receiverTimeoutMs: number;
+  readonly retryIntervalMs: number;
+}
+
+type Phase = 'resolving' | 'connecting' | 'streaming' | 'waiting';
+
+/** How long a connection attempt may go unanswered (libpq's connect_timeout, when not given). */
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+class WalReceiver implements Actor {
+  private phase: Phase = 'waiting';
+  private conninfo: Conninfo = {};
+  private walsender: ActorRef | null = null;
+  private auth: AuthClient | null = null;
+  /** Every byte below this is written and flushed to pg_wal (and went to startup). */
+  private flushed: Lsn;
+  /** The start of the current streaming request. */
+  private receiveStart: Lsn;
+  private applied: Lsn = 0;
+  private readonly queue: { start: Lsn; bytes: Uint8Array }[] = [];
+  private writing: { start: Lsn; bytes: Uint8Array }[] | null = null;
+  private readonly preallocated = new Set<number>();
+  private lastReceived = 0;
+  private lastSent = 0;
+  private lastReported = '';
+  private latestEnd: Lsn = 0;
+  private latestEndTime: number | null = null;
+  private lastSendTime: number | null = null;
+  private tickTimer: TimerId | null = null;
+  private attemptTimer: TimerId | null = null;
+  private attempt = 0;
+  private statusIntervalMs: number;
+  private receiverTimeoutMs: number;
+  private retryIntervalMs: number;
+
+  constructor(private readonly args: WalReceiverArgs) {
+    this.flushed = args.startLsn;
+    this.receiveStart = args.startLsn;
+    this.statusIntervalMs = args.statusIntervalMs;
+    this.receiverTimeoutMs = args.receiverTimeoutMs;
+    this.retryIntervalMs = args.retryIntervalMs;
+  }
+
+  start(ctx: Context): void {
+    this.connect(ctx);
+  }
+
+  stopping(_reason: unknown, ctx: Context): 'now' {
+    if (this.walsender !== null) ctx.send(this.walsender, { type: 'ReplDisconnect' });
+    ctx.send(this.args.shmem, { type: 'ReceiverReport', status: null } satisfies ReceiverReport);
+    return 'now';
+  }
+
+  receive(msg: Message, ctx: Context): void {
+    try {
+      this.handle(msg, ctx);
+    } catch (err) {
+      if (!(err instanceof PgError)) throw err;
+      this.lost(this.phase === 'streaming' ? 'could not receive data from WAL stream' : 'could not connect to the primary server', err.toFields(), ctx);
+    }
+  }
+
+  private handle(msg: Message, ctx: Context): void {
+    switch (msg.type) {
+      case 'Retry':
+        return this.connect(ctx);
+      case 'Resolved':
+        return this.onResolved(msg as Resolved, ctx);
+      case 'ConnectTimeout':
+        if ((msg as { attempt: number } & Message).attempt !== this.attempt || this.phase !== 'connecting') return;
+        return this.lost('could not connect to the primary server', { code: SqlState.UnableToConnect, severity: 'FATAL', message: 'timeout expired' }, ctx);
+      case 'AuthRequest':
+        return this.onAuthRequest(msg as AuthRequest, ctx);
+      case 'ScramServerFirst':
+        ctx.send(this.sender(), this.auth!.proof(msg as ScramServerFirst));
+        return;
+      case 'AuthOk':
+        this.auth?.done(msg as AuthOk);
+        this.walsender = (msg as AuthOk).walsender;
+        ctx.send(this.sender(), { type: 'IdentifySystem' });
+        return;
+      case 'SystemIdentified':
+        return this.onIdentified(msg as SystemIdentified, ctx);
+      case 'CopyBoth':
+        this.phase = 'streaming';
+        this.lastReceived = ctx.now();
+        ctx.log('info', `started streaming WAL from primary at ${formatLsn(this.receiveStart)} on timeline ${this.args.timeline}`);
+        this.report(ctx);
+        return;
+      case 'XLogData':
+        return this.onData(msg as XLogData, ctx);
+      case 'PrimaryKeepalive': {
+        const k = msg as PrimaryKeepalive;
+        this.lastReceived = ctx.now();
+        this.noteEnd(k.walEnd, k.sendTime);
+        if (k.replyRequested) this.sendStatus(true, ctx);
+        return;
+      }
+      case 'ReplError':
+        return this.lost(this.phase === 'streaming' ? 'could not receive data from WAL stream' : 'could not connect to the primary server', (msg as ReplError).error, ctx);
+      case 'EndOfStream': {
+        ctx.log('info', 'replication terminated by primary server');
+        ctx.log('info', `DETAIL:  End of WAL reached on timeline ${this.args.timeline} at ${formatLsn((msg as EndOfStream).walEnd)}.`);
+        return this.retryLater(ctx);
+      }
+      case 'WalWritten':
+        return this.onWritten(msg as IoResult, ctx);
+      case 'Applied':
+        this.applied = Math.max(this.applied, (msg as Applied).lsn);
+        if (this.phase === 'streaming') this.sendStatus(false, ctx);
+        return;
+      case 'ReceiverTick':
+        return this.tick(ctx);
+      case 'WalReceiverSettings': {
+        const m = msg as WalReceiverSettings;
+        this.statusIntervalMs = m.statusIntervalMs;
+        this.receiverTimeoutMs = m.receiverTimeoutMs;
+        this.retryIntervalMs = m.retryIntervalMs;
+        return;
+      }
+    }
+  }
+
+  private connect(ctx: Context): void {
+    this.attemptTimer = null;
+    this.conninfo = parseConninfo(this.args.conninfo);
+    this.phase = 'resolving';
+    this.attempt++;
+    const host = this.conninfo.host ?? this.conninfo.hostaddr ?? 'localhost';
+    const port = Number(this.conninfo.port ?? '5432');
+    if (this.args.directory === null) {
+      throw new PgError({ code: SqlState.UnableToConnect, severity: 'FATAL', message: `connection to server at "${host}", port ${port} failed: Connection refused` });
+    }
+    ctx.send(this.args.directory, { type: 'Resolve', host, port, replyTo: ctx.self } satisfies Resolve);
+    this.report(ctx);
+  }
+
+  private onResolved(msg: Resolved, ctx: Context): void {
+    if (this.phase !== 'resolving') return;
+    const host = this.conninfo.host ?? this.conninfo.hostaddr ?? 'localhost';
+    const port = this.conninfo.port ?? '5432';
+    if (msg.postmaster === null) {
+      throw new PgError({
+        code: SqlState.UnableToConnect, severity: 'FATAL',
+        message: `connection to server at "${host}", port ${port} failed: Connection refused\n\tIs the server running on that host and accepting TCP/IP connections?`,
+      });
+    }
+    this.phase = 'connecting';
+    ctx.send(msg.postmaster, {
+      type: 'ReplConnect', user: this.conninfo.user ?? 'postgres', applicationName: this.applicationName(), address: LOOPBACK, replyTo: ctx.self,
+    } satisfies ReplConnect);
+    const timeoutMs = this.conninfo.connect_timeout !== undefined ? Math.max(2, Number(this.conninfo.connect_timeout)) * 1000 : DEFAULT_CONNECT_TIMEOUT_MS;
+    ctx.after(timeoutMs, { type: 'ConnectTimeout', attempt: this.attempt });
+  }
+
+  private applicationName(): string {
+    return this.conninfo.application_name ?? this.args.defaultApplicationName;
+  }
+
+  private onAuthRequest(msg: AuthRequest, ctx: Context): void {
+    this.walsender = msg.walsender;
+    this.auth = new AuthClient(this.conninfo.user ?? 'postgres', this.conninfo.password, () => ctx.newId());
+    ctx.send(msg.walsender, this.auth.answer(msg));
+  }
+
+  private onIdentified(msg: SystemIdentified, ctx: Context): void {
+    if (msg.systemId !== this.args.systemIdentifier) {
+      throw new PgError({
+        code: SqlState.ObjectNotInPrerequisiteState, severity: 'FATAL', message: 'database system identifier differs between the primary and standby',
+        detail: `The primary's identifier is ${msg.systemId}, the standby's identifier is ${this.args.systemIdentifier}.`,
+      });
+    }
+    this.receiveStart = this.flushed;
+    const slot = this.args.slotName === '' ? null : this.args.slotName;
+    ctx.send(this.sender(), { type: 'StartReplication', slot, startLsn: this.flushed, timeline: this.args.timeline } satisfies StartReplication);
+    if (this.tickTimer === null) this.tickTimer = ctx.after(this.tickMs(), { type: 'ReceiverTick' });
+  }
+
+  private sender(): ActorRef {
+    if (this.walsender === null) throw new PgError({ code: SqlState.ProtocolViolation, severity: 'FATAL', message: 'no walsender' });
+    return this.walsender;
+  }
+
+  private onData(msg: XLogData, ctx: Context): void {
+    if (this.phase !== 'streaming') return;
+    this.lastReceived = ctx.now();
+    const expected = this.queue.length > 0 ? this.queue.at(-1)!.start + this.queue.at(-1)!.bytes.length
+      : this.writing !== null ? this.writing.at(-1)!.start + this.writing.at(-1)!.bytes.length : this.flushed;
+    if (msg.start !== expected) {
+      throw new PgError({ code: SqlState.ProtocolViolation, severity: 'FATAL', message: `unexpected WAL position ${formatLsn(msg.start)} in stream, expected ${formatLsn(expected)}` });
+    }
+    this.lastSendTime = msg.sendTime;
+    this.noteEnd(msg.walEnd, msg.sendTime);
+    this.queue.push({ start: msg.start, bytes: msg.bytes });
+    this.write(ctx);
+  }
+
+  private noteEnd(walEnd: Lsn, sendTime: number): void {
+    if (walEnd > this.latestEnd) {
+      this.latestEnd = walEnd;
+      this.latestEndTime = sendTime;
+    }
+  }
+
+  /** Writes and flushes everything queued, one batch at a time. */
+  private write(ctx: Context): void {
+    if (this.writing !== null || this.queue.length === 0) return;
+    const batch = this.queue.splice(0);
+    const files = new Map<number, FileBatchEntry>();
+    for (const piece of batch) {
+      let at = 0;
+      while (at < piece.bytes.length) {
+        const pos = piece.start + at;
+        const segno = segnoOf(pos, this.args.segmentSize);
+        const offset = pos - segmentStart(segno, this.args.segmentSize);
+        const n = Math.min(piece.bytes.length - at, this.args.segmentSize - offset);
+        const entry = files.get(segno) ?? this.entry(segno);
+        files.set(segno, { ...entry, writes: [...entry.writes, { offset, bytes: piece.bytes.subarray(at, at + n) }] });
+        at += n;
+      }
+    }
+    this.writing = batch;
+    ctx.io({ kind: 'file.writeBatch', files: [...files.values()], sync: true }, 'WalWritten');
+  }
+
+  private entry(segno: number): FileBatchEntry {
+    const path = `${this.args.dataDir}/pg_wal/${segmentFileName(this.args.timeline, segno, this.args.segmentSize)}`;
+    if (this.preallocated.has(segno)) return { path, writes: [] };
+    this.preallocated.add(segno);
+    return { path, preallocate: this.args.segmentSize, writes: [] };
+  }
+
+  private onWritten(io: IoResult, ctx: Context): void {
+    const batch = this.writing!;
+    this.writing = null;
+    if (!io.ok) throw new Error(`could not write to WAL segment: ${io.error.message}`);
+    const last = batch.at(-1)!;
+    this.flushed = Math.max(this.flushed, last.start + last.bytes.length);
+    ctx.send(this.args.startup, { type: 'WalReceived', chunks: batch } satisfies WalReceived);
+    if (this.phase === 'streaming') this.sendStatus(false, ctx);
+    this.write(ctx);
+  }
+
+  private sendStatus(replyRequested: boolean, ctx: Context): void {
+    if (this.walsender === null) return;
+    const key = `${this.flushed}/${this.applied}`;
+    if (!replyRequested && key === this.lastReported && ctx.now() - this.lastSent < this.statusIntervalMs) return;
+    this.lastReported = key;
+    this.lastSent = ctx.now();
+    ctx.send(this.walsender, {
+      type: 'StandbyStatusUpdate', write: this.flushed, flush: this.flushed, apply: this.applied, replyTime: ctx.now(), replyRequested: false,
+    } satisfies StandbyStatusUpdate);
+    this.report(ctx);
+  }
+
+  private tickMs(): number {
+    const candidates = [this.statusIntervalMs, this.receiverTimeoutMs / 2].filter((v) => v > 0);
+    return Math.max(10, Math.min(1000, ...candidates));
+  }
+
+  private tick(ctx: Context): void {
+    this.tickTimer = ctx.after(this.tickMs(), { type: 'ReceiverTick' });
+    if (this.phase !== 'streaming') return;
+    if (this.receiverTimeoutMs > 0 && ctx.now() - this.lastReceived > this.receiverTimeoutMs) {
+      ctx.log('error', 'terminating walreceiver due to timeout');
+      return this.retryLater(ctx);
+    }
+    if (this.statusIntervalMs > 0 && ctx.now() - this.lastSent >= this.statusIntervalMs) {
+      this.lastReported = '';
+      this.sendStatus(false, ctx);
+    }
+  }
+
+  /** The connection failed or broke: say so as PostgreSQL does, and try again later. */
+  private lost(what: string, error: PgErrorFields, ctx: Context): void {
+    ctx.log('fatal', `${what}: ${error.severity ?? 'ERROR'}:  ${error.message}`);
+    if (error.detail !== undefined) ctx.log('info', `DETAIL:  ${error.detail}`);
+    this.retryLater(ctx);
+  }
+
+  private retryLater(ctx: Context): void {
+    if (this.walsender !== null) ctx.send(this.walsender, { type: 'ReplDisconnect' });
+    this.walsender = null;
+    this.auth = null;
+    this.phase = 'waiting';
+    this.report(ctx);
+    if (this.attemptTimer === null) this.attemptTimer = ctx.after(this.retryIntervalMs, { type: 'Retry' });
+  }
+
+  /** pg_stat_wal_receiver's row. */
+  private report(ctx: Context): void {
+    const status: ReceiverStatus = {
+      pid: this.args.pid, status: this.phase === 'streaming' ? 'streaming' : this.phase === 'waiting' ? 'waiting' : 'starting',
+      receiveStartLsn: this.receiveStart, receiveStartTli: this.args.timeline, writtenLsn: this.flushed, flushedLsn: this.flushed,
+      receivedTli: this.args.timeline, lastMsgSendTime: this.lastSendTime, lastMsgReceiptTime: this.lastReceived === 0 ? null : this.lastReceived,
+      latestEndLsn: this.latestEnd, latestEndTime: this.latestEndTime, slotName: this.args.slotName === '' ? null : this.args.slotName,
+      senderHost: this.conninfo.host ?? null, senderPort: this.conninfo.port === undefined ? null : Number(this.conninfo.port),
+      conninfo: this.args.conninfo.replace(/password=('[^']*'|\S+)/, 'password=********'),
+    };
+    ctx.send(this.args.shmem, { type: 'ReceiverReport', status } satisfies ReceiverReport);
+  }
+}
+
+export const WALRECEIVER = defineBehaviour(import.meta.url, 'WalReceiver', (args: WalReceiverArgs) => new WalReceiver(args));

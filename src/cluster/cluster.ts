@@ -157,7 +157,8 @@ export class Cluster {
 
   /** Stops every server (fast shutdown) and the cluster's actors. Data directories stay. */
   async destroy(): Promise<void> {
-    for (const server of this.servers.values()) await server.stop('fast').catch(() => undefined);
+    // Standbys first, so that no walsender waits on a standby that is going anyway.
+    for (const server of [...this.servers.values()].reverse()) await server.stop('fast').catch(() => undefined);
     await this.kernel.shutdown();
   }
 }

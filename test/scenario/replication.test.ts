@@ -147,14 +147,14 @@ async function slotRow(primary: Server, name: string): Promise<Record<string, un
   return result.rows[0]!;
 }
 
-describe('streaming replication: views, slots, authentication', function () {
+for (const placement of ['inline', 'thread'] as ServerPlacement[]) describe(`streaming replication: views, slots, authentication (${placement} placement)`, function () {
   this.timeout(60_000);
   let dir: string;
   let cluster: Cluster;
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'walship-repl-'));
-    cluster = await Cluster.create({ dir, placement: 'inline' });
+    cluster = await Cluster.create({ dir, placement });
   });
   afterEach(async function () {
     if (this.currentTest?.state === 'failed') printLogs(dir);
@@ -318,7 +318,9 @@ describe('streaming replication: views, slots, authentication', function () {
     const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG, settings: { max_wal_senders: 2 } });
     await primary.query('CREATE TABLE t (x int)');
     const standby = await cluster.addStandby('s1', { settings: { wal_retrieve_retry_interval: '50ms' } });
-    const closed = await cluster.addStandby('s2', { settings: { hot_standby: 'off' } });
+    const closed = await cluster.addStandby('s2', { settings: { hot_standby: 'off', wal_retrieve_retry_interval: '50ms' } });
+    // Both stream (a base backup's walsender counts too until it is gone): no sender is left.
+    await eventually(primary, "SELECT count(*) AS n FROM pg_stat_replication WHERE state = 'streaming'", (r) => r.rows[0]!['n'] === 2, 'two streaming standbys');
     const refused = await pgError(closed.query('SELECT 1'));
     expect([refused.code, refused.message, refused.detail]).to.deep.equal(['57P03', 'the database system is not accepting connections', 'Hot standby mode is disabled.']);
     const full = await pgError(cluster.addStandby('s3'));

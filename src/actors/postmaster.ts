@@ -404,7 +404,7 @@ class Postmaster implements Actor {
     this.walreceiver = ctx.spawn({
       name: this.role('walreceiver'), behaviour: WALRECEIVER,
       args: {
-        conninfo, slotName: this.setting('primary_slot_name'), startLsn: request.startLsn, timeline: request.timeline,
+        conninfo, slotName: this.setting('primary_slot_name'), startLsn: request.startLsn, replayedLsn: request.replayedLsn, timeline: request.timeline,
         systemIdentifier: request.systemIdentifier, segmentSize: request.segmentSize, dataDir: this.args.dataDir,
         startup: this.startup!, shmem: this.shmem!, directory: this.args.directory ?? null,
         defaultApplicationName: cluster === '' ? 'walreceiver' : cluster, pid: this.nextPid(), ...this.receiverSettings(),

@@ -57,6 +57,8 @@ const REPLAY_BATCH = 1000;
 export interface StartWalReceiver extends Message {
   readonly type: 'StartWalReceiver';
   readonly startLsn: Lsn;
+  /** Replayed so far: the apply position the walreceiver reports until replay moves on. */
+  readonly replayedLsn: Lsn;
   readonly timeline: number;
   readonly systemIdentifier: string;
   readonly segmentSize: number;
@@ -282,7 +284,7 @@ class Startup implements Actor<IoResult> {
   private requestWalReceiver(ctx: Context): void {
     const control = this.control!;
     ctx.send(ctx.parent, {
-      type: 'StartWalReceiver', startLsn: this.receivedUpTo, timeline: control.timeline,
+      type: 'StartWalReceiver', startLsn: this.receivedUpTo, replayedLsn: this.reader!.nextLsn, timeline: control.timeline,
       systemIdentifier: control.systemIdentifier.toString(), segmentSize: control.walSegmentSize,
     } satisfies StartWalReceiver);
   }

@@ -8,8 +8,8 @@
  * primary_slot_name if set. Received WAL is written to its own pg_wal at the same positions
  * and flushed (one write + fdatasync per batch that arrived meanwhile), then handed to
  * startup to replay. Write, flush and apply positions go back to the upstream after each
- * flush, after each replay step, when a keepalive asks, and every
- * wal_receiver_status_interval.
+ * flush, when a keepalive asks, and every wal_receiver_status_interval (the apply position
+ * rides along: as in PostgreSQL, replay alone does not prompt a reply).
  *
  * A refused or dropped connection is logged as PostgreSQL logs it and retried after
  * wal_retrieve_retry_interval, from where WAL was flushed; an upstream silent for
@@ -37,6 +37,8 @@ export interface WalReceiverArgs {
   readonly conninfo: string;
   readonly slotName: string;
   readonly startLsn: Lsn;
+  /** What startup had replayed when it asked for this walreceiver. */
+  readonly replayedLsn: Lsn;
   readonly timeline: number;
   readonly systemIdentifier: string;
   readonly segmentSize: number;
@@ -94,6 +96,7 @@ class WalReceiver implements Actor {
   constructor(private readonly args: WalReceiverArgs) {
     this.flushed = args.startLsn;
     this.receiveStart = args.startLsn;
+    this.applied = args.replayedLsn;
     this.statusIntervalMs = args.statusIntervalMs;
     this.receiverTimeoutMs = args.receiverTimeoutMs;
     this.retryIntervalMs = args.retryIntervalMs;
@@ -164,8 +167,9 @@ class WalReceiver implements Actor {
       case 'WalWritten':
         return this.onWritten(msg as IoResult, ctx);
       case 'Applied':
+        // Reported with the next flush or status interval, as PostgreSQL does (only a
+        // remote_apply commit asks for a reply as soon as it is applied).
         this.applied = Math.max(this.applied, (msg as Applied).lsn);
-        if (this.phase === 'streaming') this.sendStatus(false, ctx);
         return;
       case 'ReceiverTick':
         return this.tick(ctx);

@@ -274,12 +274,13 @@ class WalWriter implements Actor<WalWriterMessage> {
       this.sinceCheckpoint = target;
       ctx.send(this.checkpointer, { type: 'CheckpointNow', replyTo: ctx.self, tag: 0, reason: 'wal' } satisfies CheckpointNow);
     }
-    for (const [key, subscriber] of this.subscribers) {
-      if (!ctx.send(subscriber, { type: 'WalFlushed', flushed: target } satisfies WalFlushed)) this.subscribers.delete(key);
-    }
     let released = 0;
     while (released < this.waiters.length && this.waiters[released]!.upto <= target) this.reply(this.waiters[released++]!, ctx);
     this.waiters = released === 0 ? this.waiters : this.waiters.slice(released);
+    // Then the walsenders: a local commit is answered before any standby hears of it.
+    for (const [key, subscriber] of this.subscribers) {
+      if (!ctx.send(subscriber, { type: 'WalFlushed', flushed: target } satisfies WalFlushed)) this.subscribers.delete(key);
+    }
     // Commits that queued up behind this flush share the next one; so does a background
     // flush that came due meanwhile, which bounds what synchronous_commit = off can lose.
     if (this.waiters.length > 0 || this.flushOwed) {

@@ -17,6 +17,8 @@ interface ThreadHostData {
   readonly parentNode: string;
   readonly dataPort: MessagePort;
   readonly controlPort: MessagePort;
+  /** Ports straight to the sibling workers that existed when this one was placed. */
+  readonly peers: readonly { readonly node: string; readonly port: MessagePort }[];
 }
 
 const data = workerData as ThreadHostData;
@@ -28,12 +30,24 @@ const { control, upstreamLost } = hostControl(kernel, {
     process.exit(0); // ends this worker thread only, whatever handles an actor left behind
   },
 });
+/** A sibling worker, reached without the placing thread relaying (and re-encoding) every frame. */
+function attachPeer(node: string, port: MessagePort): void {
+  const peer = new PortLink(port, `worker thread (${node})`, node, {
+    frame: (l, frame) => kernel.linkFrame(l, frame),
+    // A sibling that ends is the placing thread's to report; frames to it go up again.
+    closed: (l, reason) => kernel.linkClosed(l, reason, 'quiet'),
+  });
+  kernel.attachLink(peer, false);
+}
+
+for (const peer of data.peers) attachPeer(peer.node, peer.port);
 const link = new PortLink(data.dataPort, `placing thread (${data.parentNode})`, data.parentNode, {
   frame: (l, frame) => kernel.linkFrame(l, frame),
   closed: (l, reason) => {
     kernel.linkClosed(l, reason);
     upstreamLost();
   },
+  peerOffered: (_, node, port) => attachPeer(node, port),
 });
 kernel.attachLink(link, true);
 expose(control, portEndpoint(data.controlPort));

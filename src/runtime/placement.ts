@@ -18,7 +18,7 @@
  */
 import { wrap, type Remote } from 'comlink';
 import { spawn as spawnProcess, type ChildProcess } from 'node:child_process';
-import { MessageChannel, Worker } from 'node:worker_threads';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { nanoid } from 'nanoid';
 import { HOST_EXIT_GRACE_MS, HOST_START_TIMEOUT_MS, LINK_PENDING_LIMIT } from '../constants.js';
 import { crash, KILLED, refKey, type ActorRef, type ActorSpec, type ExitReason } from './actor.js';
@@ -197,9 +197,19 @@ class PlacementManager implements Placements {
   private startThread(spec: ActorSpec, root: ActorRef, parent: ActorRef): Host {
     const data = new MessageChannel();
     const control = new MessageChannel();
+    // Sibling workers talk over ports of their own (a standby's WAL does not pass through
+    // here). Each existing one is offered its end down its data port before anything could
+    // name the new node to it, so no frame between the two can overtake another.
+    const peers: { node: string; port: MessagePort }[] = [];
+    for (const other of this.hosts.values()) {
+      if (other.info.placement !== 'thread' || !(other.dataLink instanceof PortLink) || other.dataLink.closed) continue;
+      const channel = new MessageChannel();
+      other.dataLink.offerPeer(root.node, channel.port1);
+      peers.push({ node: other.root.node, port: channel.port2 });
+    }
     const worker = new Worker(new URL('./host-thread.js', import.meta.url), {
-      workerData: { node: root.node, parentNode: this.kernel.id, dataPort: data.port2, controlPort: control.port2 },
-      transferList: [data.port2, control.port2],
+      workerData: { node: root.node, parentNode: this.kernel.id, dataPort: data.port2, controlPort: control.port2, peers },
+      transferList: [data.port2, control.port2, ...peers.map((p) => p.port)],
     });
     const label = `worker thread ${worker.threadId} (${spec.name})`;
     const host = this.newHost(spec, root, parent, { placement: 'thread', node: root.node, threadId: worker.threadId }, label);

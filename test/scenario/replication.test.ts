@@ -166,7 +166,9 @@ for (const placement of ['inline', 'thread'] as ServerPlacement[]) describe(`str
     const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG });
     const standby = await cluster.addStandby('s1', { settings: { wal_receiver_status_interval: '1s' } });
     await primary.query('CREATE TABLE t (x int)');
-    const sender = await eventually(primary, 'SELECT * FROM pg_stat_replication', (r) => r.rowCount === 1 && r.rows[0]!['state'] === 'streaming', 'a streaming walsender');
+    // Positions are NULL until the standby's first reply, as in PostgreSQL.
+    const sender = await eventually(primary, 'SELECT * FROM pg_stat_replication',
+      (r) => r.rowCount === 1 && r.rows[0]!['state'] === 'streaming' && r.rows[0]!['replay_lsn'] !== null, 'a streaming walsender with a reply');
     expect(sender.rows[0]).to.include({ application_name: 's1', usename: 'postgres', client_addr: '127.0.0.1', sync_state: 'async', sync_priority: 0 });
     expect(sender.columns.map((c) => c.name)).to.include.members(['pid', 'sent_lsn', 'write_lsn', 'flush_lsn', 'replay_lsn', 'write_lag', 'flush_lag', 'replay_lag', 'reply_time']);
 

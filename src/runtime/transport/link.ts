@@ -6,11 +6,17 @@
  * the peer closes it (the reason is logged by the kernel), so nothing half-decoded is ever
  * delivered. Frames sent before a link is up wait in a bounded queue.
  */
+import type { MessagePort } from 'node:worker_threads';
 import type { Frame } from '../codec.js';
 
 export interface LinkHandler {
   frame(link: Link, frame: Frame): void;
   closed(link: Link, reason: string): void;
+  /**
+   * Thread links only: the placing thread hands over a MessagePort straight to a sibling
+   * worker's node (see PortLink.offerPeer). Without this, such an offer is malformed input.
+   */
+  peerOffered?(link: Link, node: string, port: MessagePort): void;
 }
 
 export interface Link {

@@ -3,9 +3,11 @@
  *
  * Large frames are transferred (the receiver takes the buffer, no copy); small ones are
  * copied, which is cheaper than detaching. Anything arriving that is not a binary message
- * holding one valid frame closes the port with the reason.
+ * holding one valid frame closes the port with the reason, except a peer offer: a port to a
+ * sibling worker, which the placing thread sends down a worker's own data port (so that it
+ * arrives before any frame naming that sibling's actors) for the two to talk directly.
  */
-import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import { TRANSFER_THRESHOLD_BYTES } from '../../constants.js';
 import { FrameCodec, FrameError, type Frame } from '../codec.js';
 import { encodeOrClose, handOver, type Link, type LinkHandler } from './link.js';
@@ -35,6 +37,15 @@ export class PortLink implements Link {
     return true;
   }
 
+  /** Gives the worker at the other end a port straight to `node` (another worker). */
+  offerPeer(node: string, port: MessagePort): void {
+    if (this.closed) {
+      port.close();
+      return;
+    }
+    this.port.postMessage({ peer: node, port }, [port]);
+  }
+
   /** Delivers messages already queued on the port (used when its other end has exited). */
   drain(): void {
     for (let m = receiveMessageOnPort(this.port); m !== undefined && !this.closed; m = receiveMessageOnPort(this.port)) {
@@ -50,6 +61,10 @@ export class PortLink implements Link {
 
   private readonly onMessage = (data: unknown): void => {
     if (this.closed) return;
+    if (isPeerOffer(data) && this.handler.peerOffered !== undefined) {
+      this.handler.peerOffered(this, data.peer, data.port);
+      return;
+    }
     if (!(data instanceof Uint8Array)) {
       this.close(`malformed frame from ${this.label}: expected a binary message, got ${data === null ? 'null' : typeof data}`);
       return;
@@ -71,4 +86,10 @@ export class PortLink implements Link {
     this.port.off('message', this.onMessage);
     this.handler.closed(this, reason);
   }
+}
+
+function isPeerOffer(data: unknown): data is { peer: string; port: MessagePort } {
+  if (typeof data !== 'object' || data === null || data instanceof Uint8Array) return false;
+  const offer = data as { peer?: unknown; port?: unknown };
+  return typeof offer.peer === 'string' && offer.port instanceof MessagePort;
 }

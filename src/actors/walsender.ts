@@ -76,6 +76,9 @@ class WalSender implements Actor {
   private flushed: Lsn = 0;
   private sent: Lsn = 0;
   private reading = false;
+  private readTarget: Lsn = 0;
+  /** Where START_REPLICATION began: the send window counts from here until the first reply. */
+  private streamStart: Lsn = 0;
   private slot: string | null = null;
   private write: Lsn = 0;
   private flush: Lsn = 0;
@@ -248,6 +251,7 @@ class WalSender implements Actor {
       });
     }
     this.sent = msg.startLsn;
+    this.streamStart = msg.startLsn;
     if (msg.slot === null) return this.beginStreaming(ctx);
     this.slot = msg.slot;
     ctx.send(this.args.shmem, { type: 'SlotAcquire', slot: msg.slot, pid: this.args.pid, startLsn: msg.startLsn, replyTo: ctx.self } satisfies SlotAcquire);
@@ -278,11 +282,12 @@ class WalSender implements Actor {
   /** Reads the next piece of flushed WAL, if the window allows and no read is in flight. */
   private pump(ctx: Context): void {
     if (this.reading || this.sent >= this.flushed) return;
-    if (this.sent - this.write >= SEND_WINDOW && this.state !== 'stopping') return;
+    if (this.sent - Math.max(this.write, this.streamStart) >= SEND_WINDOW && this.state !== 'stopping') return;
     const segno = segnoOf(this.sent, this.args.segmentSize);
     const segmentEnd = segmentStart(segno + 1, this.args.segmentSize);
     const length = Math.min(this.flushed, segmentEnd, this.sent + MAX_SEND_SIZE) - this.sent;
     this.reading = true;
+    this.readTarget = this.flushed;
     ctx.io({
       kind: 'file.read', path: this.walPath(segno),
       offset: this.sent - segmentStart(segno, this.args.segmentSize), length,
@@ -305,7 +310,8 @@ class WalSender implements Actor {
     this.sent += bytes.length;
     this.lag.sent(this.sent, Math.round(ctx.now() * 1000));
     ctx.send(this.args.client, { type: 'XLogData', start, walEnd: this.flushed, sendTime: ctx.now(), bytes } satisfies XLogData);
-    if (this.state === 'catchup' && this.sent >= this.flushed) {
+    // Caught up: this read reached what was flushed when it was issued (more may have come since).
+    if (this.state === 'catchup' && this.sent >= this.readTarget) {
       this.state = 'streaming';
       ctx.log('info', `standby "${this.args.applicationName}" has now caught up with primary`);
       this.report(ctx);

@@ -385,6 +385,7 @@ class Postmaster implements Actor {
         dataDir: this.args.dataDir, shmem: this.shmem!, walwriter: this.walwriter, checkpointer: this.checkpointer!, hba: this.hba,
         walSenderTimeoutMs: this.setting('wal_sender_timeout'), systemIdentifier: this.walEnd.systemIdentifier,
         timeline: this.walEnd.timeline, segmentSize: this.walEnd.walSegmentSize,
+        directory: this.args.directory ?? null, clientServer: msg.clientServer ?? null,
       } satisfies WalSenderArgs,
     });
     this.walsenders.set(refKey(walsender), walsender);
@@ -407,6 +408,7 @@ class Postmaster implements Actor {
         conninfo, slotName: this.setting('primary_slot_name'), startLsn: request.startLsn, replayedLsn: request.replayedLsn, timeline: request.timeline,
         systemIdentifier: request.systemIdentifier, segmentSize: request.segmentSize, dataDir: this.args.dataDir,
         startup: this.startup!, shmem: this.shmem!, directory: this.args.directory ?? null,
+        ownServer: this.args.port === undefined ? null : { port: this.args.port, postmaster: ctx.self },
         defaultApplicationName: cluster === '' ? 'walreceiver' : cluster, pid: this.nextPid(), ...this.receiverSettings(),
       } satisfies WalReceiverArgs,
     });

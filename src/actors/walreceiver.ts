@@ -24,7 +24,7 @@ import type { IoResult } from '../runtime/io.js';
 import {
   LOOPBACK,
   type AuthOk, type AuthRequest, type EndOfStream, type PrimaryKeepalive, type ReplConnect, type ReplError, type Resolve, type Resolved,
-  type ScramServerFirst, type StandbyStatusUpdate, type StartReplication, type SystemIdentified, type XLogData,
+  type ScramServerFirst, type ServerGone, type StandbyStatusUpdate, type Watch, type StartReplication, type SystemIdentified, type XLogData,
 } from '../replication/protocol.js';
 import { AuthClient } from '../replication/auth-client.js';
 import { formatLsn, type Lsn } from '../wal/lsn.js';
@@ -46,6 +46,8 @@ export interface WalReceiverArgs {
   readonly startup: ActorRef;
   readonly shmem: ActorRef;
   readonly directory: ActorRef | null;
+  /** This standby's own address: the walsender watches it, to notice this server going away. */
+  readonly ownServer: { readonly port: number; readonly postmaster: ActorRef } | null;
   /** application_name when the connection string has none (cluster_name, else "walreceiver"). */
   readonly defaultApplicationName: string;
   readonly pid: number;
@@ -72,6 +74,8 @@ class WalReceiver implements Actor {
   private conninfo: Conninfo = {};
   private walsender: ActorRef | null = null;
   private auth: AuthClient | null = null;
+  /** The upstream's postmaster this connection went to (its going away ends the connection). */
+  private upstream: ActorRef | null = null;
   /** Every byte below this is written and flushed to pg_wal (and went to startup). */
   private flushed: Lsn;
   /** The start of the current streaming request. */
@@ -157,6 +161,17 @@ class WalReceiver implements Actor {
         if (k.replyRequested) this.sendStatus(true, ctx);
         return;
       }
+      case 'ServerGone': {
+        // The upstream went away under us (killed, crashed and restarted): as a TCP reset.
+        const gone = msg as ServerGone;
+        if (this.upstream === null || gone.postmaster.id !== this.upstream.id || gone.postmaster.node !== this.upstream.node) return;
+        if (this.phase !== 'connecting' && this.phase !== 'streaming') return;
+        this.walsender = null;
+        return this.lost(this.phase === 'streaming' ? 'could not receive data from WAL stream' : 'could not connect to the primary server', {
+          code: SqlState.ConnectionFailure, severity: 'FATAL', message: 'server closed the connection unexpectedly',
+          detail: 'This probably means the server terminated abnormally before or while processing the request.',
+        }, ctx);
+      }
       case 'ReplError':
         return this.lost(this.phase === 'streaming' ? 'could not receive data from WAL stream' : 'could not connect to the primary server', (msg as ReplError).error, ctx);
       case 'EndOfStream': {
@@ -208,8 +223,11 @@ class WalReceiver implements Actor {
       });
     }
     this.phase = 'connecting';
+    this.upstream = msg.postmaster;
+    ctx.send(this.args.directory!, { type: 'Watch', port: Number(port), postmaster: msg.postmaster, replyTo: ctx.self } satisfies Watch);
     ctx.send(msg.postmaster, {
       type: 'ReplConnect', user: this.conninfo.user ?? 'postgres', applicationName: this.applicationName(), address: LOOPBACK, replyTo: ctx.self,
+      ...(this.args.ownServer === null ? {} : { clientServer: this.args.ownServer }),
     } satisfies ReplConnect);
     const timeoutMs = this.conninfo.connect_timeout !== undefined ? Math.max(2, Number(this.conninfo.connect_timeout)) * 1000 : DEFAULT_CONNECT_TIMEOUT_MS;
     ctx.after(timeoutMs, { type: 'ConnectTimeout', attempt: this.attempt });
@@ -335,7 +353,9 @@ class WalReceiver implements Actor {
 
   /** The connection failed or broke: say so as PostgreSQL does, and try again later. */
   private lost(what: string, error: PgErrorFields, ctx: Context): void {
-    ctx.log('fatal', `${what}: ${error.severity ?? 'ERROR'}:  ${error.message}`);
+    // What the server said carries its severity, as libpq shows it; what the client found itself does not.
+    const clientSide = error.code === SqlState.UnableToConnect || error.code === SqlState.ConnectionFailure || error.message.startsWith('fe_sendauth');
+    ctx.log('fatal', `${what}: ${clientSide ? '' : `${error.severity ?? 'ERROR'}:  `}${error.message}`);
     if (error.detail !== undefined) ctx.log('info', `DETAIL:  ${error.detail}`);
     this.retryLater(ctx);
   }

@@ -29,7 +29,7 @@ import {
   MAX_SEND_SIZE, SEND_WINDOW,
   type AuthOk, type AuthRequest, type BackupEnd, type BackupFile, type BackupStart, type CopyBoth, type EndOfStream, type PasswordMessage,
   type PrimaryKeepalive, type ReplError, type ScramClientFinal, type ScramClientFirst, type ScramServerFirst, type StandbyStatusUpdate,
-  type StartReplication, type SystemIdentified, type XLogData,
+  type StartReplication, type SystemIdentified, type Watch, type XLogData,
 } from '../replication/protocol.js';
 import { ScramServer, scramVerifier } from '../replication/scram.js';
 import { formatLsn, type Lsn } from '../wal/lsn.js';
@@ -57,6 +57,9 @@ export interface WalSenderArgs {
   readonly systemIdentifier: string;
   readonly timeline: number;
   readonly segmentSize: number;
+  readonly directory: ActorRef | null;
+  /** The standby this connection comes from, if a walreceiver: its going away ends us. */
+  readonly clientServer: { readonly port: number; readonly postmaster: ActorRef } | null;
 }
 
 export type WalSenderState = 'startup' | 'catchup' | 'streaming' | 'backup' | 'stopping';
@@ -95,6 +98,10 @@ class WalSender implements Actor {
 
   start(ctx: Context): void {
     this.lastHeard = ctx.now();
+    const client = this.args.clientServer;
+    if (client !== null && this.args.directory !== null) {
+      ctx.send(this.args.directory, { type: 'Watch', port: client.port, postmaster: client.postmaster, replyTo: ctx.self } satisfies Watch);
+    }
     const conn = { type: 'host' as const, database: 'replication', user: this.args.user, address: this.args.address, replication: true };
     const rule = matchHba(this.args.hba, conn);
     const refused = hbaRejection(conn, rule);
@@ -172,6 +179,14 @@ class WalSender implements Actor {
         return;
       case 'SenderTick':
         return this.tick(ctx);
+      case 'ServerGone':
+        // The standby went away without a goodbye (killed, crashed): its connection is gone.
+        if (this.phase === 'done') return;
+        ctx.log('info', 'unexpected EOF on standby connection');
+        this.phase = 'done';
+        this.leave(ctx);
+        ctx.stop(ctx.self, this.stopReason ?? NORMAL);
+        return;
       case 'ReplDisconnect':
         this.phase = 'done';
         this.leave(ctx);

@@ -7,11 +7,14 @@
  * `ReplConnect`. The address book stands where a listening socket would: an address nobody
  * registered is refused as libpq reports a refused TCP connection. Whatever the placement
  * of the servers, the book lives in the cluster's own node, and its answers are refs that
- * reach the postmaster wherever it runs.
+ * reach the postmaster wherever it runs. Like a socket, a connection learns when the server
+ * at the other end is gone: whoever `Watch`es a registration hears `ServerGone` when it is
+ * taken back or replaced (a restart after a crash registers a new postmaster).
  */
 import { defineBehaviour, type Actor, type ActorRef, type Message } from '../runtime/actor.js';
 import type { Context } from '../runtime/context.js';
-import type { Register, Resolve, Resolved, Unregister } from '../replication/protocol.js';
+import { refKey } from '../runtime/actor.js';
+import type { Register, Resolve, Resolved, ServerGone, Unregister, Watch } from '../replication/protocol.js';
 
 
 /** Host names that reach this machine's servers. */
@@ -19,17 +22,37 @@ const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '']);
 
 class Directory implements Actor {
   private readonly byPort = new Map<number, ActorRef>();
+  /** Watchers by port, then by ref key. */
+  private readonly watchers = new Map<number, Map<string, ActorRef>>();
 
   receive(msg: Message, ctx: Context): void {
     switch (msg.type) {
       case 'Register': {
         const m = msg as Register;
+        const before = this.byPort.get(m.port);
+        if (before !== undefined && refKey(before) !== refKey(m.postmaster)) this.gone(m.port, before, ctx);
         this.byPort.set(m.port, m.postmaster);
         return;
       }
-      case 'Unregister':
-        this.byPort.delete((msg as Unregister).port);
+      case 'Unregister': {
+        const port = (msg as Unregister).port;
+        const before = this.byPort.get(port);
+        this.byPort.delete(port);
+        if (before !== undefined) this.gone(port, before, ctx);
         return;
+      }
+      case 'Watch': {
+        const m = msg as Watch;
+        const now = this.byPort.get(m.port);
+        if (now === undefined || refKey(now) !== refKey(m.postmaster)) {
+          ctx.send(m.replyTo, { type: 'ServerGone', port: m.port, postmaster: m.postmaster } satisfies ServerGone);
+          return;
+        }
+        const list = this.watchers.get(m.port) ?? new Map<string, ActorRef>();
+        list.set(refKey(m.replyTo), m.replyTo);
+        this.watchers.set(m.port, list);
+        return;
+      }
       case 'Resolve': {
         const m = msg as Resolve;
         const postmaster = LOCAL_HOSTS.has(m.host) ? (this.byPort.get(m.port) ?? null) : null;
@@ -37,6 +60,11 @@ class Directory implements Actor {
         return;
       }
     }
+  }
+
+  private gone(port: number, postmaster: ActorRef, ctx: Context): void {
+    for (const watcher of this.watchers.get(port)?.values() ?? []) ctx.send(watcher, { type: 'ServerGone', port, postmaster } satisfies ServerGone);
+    this.watchers.delete(port);
   }
 }
 

@@ -24,6 +24,8 @@ export interface ReplConnect extends Message {
   readonly type: 'ReplConnect';
   readonly user: string;
   readonly applicationName: string;
+  /** The client's own server, when it is a standby's walreceiver: the walsender watches it. */
+  readonly clientServer?: { readonly port: number; readonly postmaster: ActorRef };
   /** The client's address as the server sees it (pg_hba.conf matches on it). */
   readonly address: string;
   readonly replyTo: ActorRef;
@@ -112,6 +114,12 @@ export interface Register extends Message { readonly type: 'Register'; readonly 
 export interface Unregister extends Message { readonly type: 'Unregister'; readonly port: number }
 export interface Resolve extends Message { readonly type: 'Resolve'; readonly host: string; readonly port: number; readonly replyTo: ActorRef }
 export interface Resolved extends Message { readonly type: 'Resolved'; readonly postmaster: ActorRef | null }
+/**
+ * Tell `replyTo` when the server registered at `port` as `postmaster` goes away (stopped,
+ * killed, or restarted after a crash): its connections are gone, as a TCP reset says.
+ */
+export interface Watch extends Message { readonly type: 'Watch'; readonly port: number; readonly postmaster: ActorRef; readonly replyTo: ActorRef }
+export interface ServerGone extends Message { readonly type: 'ServerGone'; readonly port: number; readonly postmaster: ActorRef }
 
 /** Largest XLogData payload (PostgreSQL's MAX_SEND_SIZE is 16 WAL pages: 128 kB). */
 export const MAX_SEND_SIZE = 128 * 1024;

@@ -55,7 +55,7 @@ async function dump(server: Server, tables: readonly string[]): Promise<Record<s
   return out;
 }
 
-for (const placement of ['inline', 'thread'] as ServerPlacement[]) {
+for (const placement of ['inline', 'thread', 'process'] as ServerPlacement[]) {
   describe(`streaming replication (${placement} placement)`, function () {
     this.timeout(60_000);
     let dir: string;
@@ -331,7 +331,7 @@ for (const placement of ['inline', 'thread'] as ServerPlacement[]) describe(`str
     // Pointed elsewhere (nobody there), then back through a slot: no restart needed.
     await standby.query("ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port=1 user=postgres'");
     await standby.query('SELECT pg_reload_conf()');
-    await until(() => log(standby).includes('could not connect to the primary server: FATAL:  connection to server at "127.0.0.1", port 1 failed: Connection refused'), 'the refused connection in the log');
+    await until(() => log(standby).includes('could not connect to the primary server: connection to server at "127.0.0.1", port 1 failed: Connection refused'), 'the refused connection in the log');
     await primary.query("SELECT pg_create_physical_replication_slot('s1_slot', true)");
     await standby.query(`ALTER SYSTEM SET primary_conninfo = '${primary.conninfo} application_name=s1'`);
     await standby.query("ALTER SYSTEM SET primary_slot_name = 's1_slot'");
@@ -343,7 +343,7 @@ for (const placement of ['inline', 'thread'] as ServerPlacement[]) describe(`str
   });
 });
 
-describe('streaming replication (thread placement): a standby whose thread dies', function () {
+describe('streaming replication (thread placement): servers that die', function () {
   this.timeout(60_000);
   let dir: string;
   let cluster: Cluster;
@@ -358,12 +358,14 @@ describe('streaming replication (thread placement): a standby whose thread dies'
   });
 
   it('is restarted and resumes streaming from where it had flushed', async () => {
-    const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG, settings: { wal_sender_timeout: '1s' } });
+    const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG });
     await primary.query('CREATE TABLE t (x int)');
     const standby = await cluster.addStandby('s1', { slot: 's1', settings: { wal_retrieve_retry_interval: '50ms' } });
     for (let i = 0; i < 100; i++) await primary.query('INSERT INTO t VALUES ($1)', [i]);
     const flushedBefore = await caughtUp(primary, standby);
     await standby.crash();
+    // The primary sees the connection drop at once (not after wal_sender_timeout), and the slot is free again.
+    await until(() => log(primary).includes('LOG:  unexpected EOF on standby connection'), 'the walsender to notice');
     for (let i = 100; i < 200; i++) await primary.query('INSERT INTO t VALUES ($1)', [i]);
     await caughtUp(primary, standby);
     expect((await standby.query('SELECT count(*) AS n, sum(x) AS s FROM t')).rows).to.deep.equal([{ n: 200, s: 19900 }]);
@@ -372,5 +374,19 @@ describe('streaming replication (thread placement): a standby whose thread dies'
     expect(restarts.length).to.be.greaterThanOrEqual(2);
     const resumedAt = (await primary.query(`SELECT pg_wal_lsn_diff('${flushedBefore}', '${restarts.at(-1)}') AS behind`)).rows[0]!['behind'] as number;
     expect(resumedAt).to.be.within(0, SEG);
+  });
+
+  it('a standby sees its primary crash at once, reconnects after the retry interval and streams on', async () => {
+    const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG });
+    await primary.query('CREATE TABLE t (x int)');
+    const standby = await cluster.addStandby('s1', { slot: 's1', settings: { wal_retrieve_retry_interval: '50ms' } });
+    await primary.query('INSERT INTO t VALUES (1)');
+    await caughtUp(primary, standby);
+    await primary.crash();
+    await until(() => log(standby).includes('could not receive data from WAL stream: server closed the connection unexpectedly'), 'the standby to notice');
+    await primary.query('INSERT INTO t VALUES (2)');
+    await caughtUp(primary, standby);
+    expect((await standby.query('SELECT x FROM t ORDER BY x')).rows).to.deep.equal([{ x: 1 }, { x: 2 }]);
+    expect([...log(standby).matchAll(/started streaming WAL from primary/g)].length).to.equal(2);
   });
 });

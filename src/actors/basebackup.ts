@@ -78,7 +78,7 @@ class BaseBackupClient implements Actor {
             message: `connection to server at "${info.host ?? 'localhost'}", port ${info.port ?? '5432'} failed: Connection refused\n\tIs the server running on that host and accepting TCP/IP connections?`,
           });
         }
-        ctx.send(postmaster, { type: 'ReplConnect', user: info.user ?? 'postgres', applicationName: 'pg_basebackup', address: LOOPBACK, replyTo: ctx.self } satisfies ReplConnect);
+        ctx.send(postmaster, { type: 'ReplConnect', connection: 1, user: info.user ?? 'postgres', applicationName: 'pg_basebackup', address: LOOPBACK, replyTo: ctx.self } satisfies ReplConnect);
         return;
       }
       case 'AuthRequest': {

@@ -15,8 +15,7 @@ import { CONTROL_FILE_PATH, decodeControlFile, encodeControlFile, type ControlFi
 import * as rec from '../storage/records.js';
 import { formatLsn } from '../wal/lsn.js';
 import { parseSegmentFileName, segnoOf } from '../wal/segment.js';
-import type { CheckpointImage, CheckpointRequest, InsertRecords, WalRemoved } from './shmem.js';
-import { encodeSlot, slotPath, type PersistedSlot } from '../replication/slots.js';
+import type { CheckpointImage, CheckpointRequest, InsertRecords, RestartpointSkipped, SlotsAtCheckpoint, SlotsSaved } from './shmem.js';
 import { IMAGE_PATH } from './startup.js';
 import type { WalInserted } from './walwriter.js';
 
@@ -58,7 +57,6 @@ interface Running {
   image?: CheckpointImage;
   checkpointLsn?: number;
   keepFrom?: number;
-  invalidated?: string[];
 }
 
 class Checkpointer implements Actor {
@@ -69,9 +67,6 @@ class Checkpointer implements Actor {
   private timeoutMs: number;
   private walKeepSizeMb: number;
   private maxSlotWalKeepSizeMb: number;
-  /** restart_lsn of each slot as last written to pg_replslot. */
-  private readonly persisted = new Map<string, string>();
-  private pendingWrites = 0;
 
   constructor(private readonly args: CheckpointerArgs) {
     this.timeoutMs = args.checkpointTimeoutMs;
@@ -137,10 +132,17 @@ class Checkpointer implements Actor {
       case 'WalInserted':
         return this.writeControl((msg as WalInserted).lsn, ctx);
       case 'ControlWritten':
-        return this.persistSlots(ctx);
-      case 'SlotWritten':
-        if (--this.pendingWrites === 0) ctx.io({ kind: 'file.list', dir: `${this.args.dataDir}/pg_wal` }, 'WalListed');
+        return this.saveSlots(ctx);
+      case 'SlotsSaved':
+        for (const slot of (msg as SlotsSaved).invalidated) {
+          ctx.log('info', `invalidating slot "${slot.name}" because its restart_lsn ${formatLsn(slot.restartLsn)} exceeds max_slot_wal_keep_size`);
+        }
+        ctx.io({ kind: 'file.list', dir: `${this.args.dataDir}/pg_wal` }, 'WalListed');
         return;
+      case 'RestartpointSkipped': {
+        ctx.log('debug', `skipping restartpoint, already performed at ${formatLsn((msg as RestartpointSkipped).redoLsn)}`);
+        return this.finish(ctx);
+      }
       case 'WalListed':
         return this.removeOldSegments(((msg as IoResult).ok ? (msg as IoResult & { value: string[] }).value : []) ?? [], ctx);
       case 'SegmentRemoved':
@@ -164,36 +166,14 @@ class Checkpointer implements Actor {
   }
 
   /**
-   * Slots whose restart_lsn moved since the last checkpoint are saved (PostgreSQL saves dirty
-   * slots at each checkpoint too), and those that fall behind max_slot_wal_keep_size are
-   * invalidated before the WAL they needed is removed.
+   * Before WAL goes: shmem invalidates the slots that fall behind what is kept
+   * (max_slot_wal_keep_size) and saves every slot that moved (PostgreSQL saves dirty slots
+   * at each checkpoint too).
    */
-  private persistSlots(ctx: Context): void {
+  private saveSlots(ctx: Context): void {
     const run = this.running!;
-    const image = run.image!;
-    const segmentSize = this.control!.walSegmentSize;
-    const keep = this.keepFrom(image, segmentSize);
-    run.keepFrom = keep;
-    run.invalidated = [];
-    const writes: { path: string; bytes: Uint8Array }[] = [];
-    for (const slot of image.slots) {
-      let saved: PersistedSlot = { name: slot.name, restartLsn: slot.restartLsn, invalidated: slot.invalidated };
-      if (!slot.invalidated && slot.restartLsn !== 0 && segnoOf(slot.restartLsn, segmentSize) < keep) {
-        ctx.log('info', `invalidating slot "${slot.name}" because its restart_lsn ${formatLsn(slot.restartLsn)} exceeds max_slot_wal_keep_size`);
-        run.invalidated.push(slot.name);
-        saved = { ...saved, restartLsn: 0, invalidated: true };
-      }
-      const key = JSON.stringify(saved);
-      if (this.persisted.get(slot.name) === key) continue;
-      this.persisted.set(slot.name, key);
-      writes.push({ path: `${this.args.dataDir}/${slotPath(slot.name)}`, bytes: encodeSlot(saved) });
-    }
-    if (writes.length === 0) {
-      ctx.io({ kind: 'file.list', dir: `${this.args.dataDir}/pg_wal` }, 'WalListed');
-      return;
-    }
-    this.pendingWrites = writes.length;
-    for (const w of writes) ctx.io({ kind: 'file.writeAtomic', path: w.path, bytes: w.bytes }, 'SlotWritten');
+    run.keepFrom = this.keepFrom(run.image!, this.control!.walSegmentSize);
+    ctx.send(this.args.shmem, { type: 'SlotsAtCheckpoint', keepSegno: run.keepFrom, replyTo: ctx.self } satisfies SlotsAtCheckpoint);
   }
 
   /**
@@ -231,12 +211,14 @@ class Checkpointer implements Actor {
       return;
     }
     this.running = run;
-    ctx.log('info', `${run.shutdown && this.args.standby !== true ? 'shutdown checkpoint' : this.kind} starting: ${run.reason}`);
+    // A restartpoint says it starts only once there is one to make (see RestartpointSkipped).
+    if (this.args.standby !== true) ctx.log('info', `${run.shutdown ? 'shutdown checkpoint' : 'checkpoint'} starting: ${run.reason}`);
     ctx.send(this.args.shmem, { type: 'CheckpointRequest', replyTo: ctx.self } satisfies CheckpointRequest);
   }
 
   private onImage(image: CheckpointImage, ctx: Context): void {
     this.running!.image = image;
+    if (image.inRecovery) ctx.log('info', `restartpoint starting: ${this.running!.reason}`);
     ctx.io({ kind: 'file.writeAtomic', path: `${this.args.dataDir}/${IMAGE_PATH}`, bytes: image.image }, 'ImageWritten');
   }
 
@@ -251,9 +233,14 @@ class Checkpointer implements Actor {
       ctx.io({ kind: 'file.unlink', path: `${this.args.dataDir}/pg_wal/${name}` }, 'SegmentRemoved');
       removed++;
     }
-    ctx.send(this.args.shmem, { type: 'WalRemoved', oldestKept: keepFrom, invalidated: run.invalidated ?? [] } satisfies WalRemoved);
     ctx.log('info', `${this.kind} complete: ${removed} WAL file(s) removed; lsn=${formatLsn(run.checkpointLsn!)}, redo lsn=${formatLsn(run.image!.redoLsn)}`);
     if (run.image!.inRecovery) ctx.log('info', `recovery restart point at ${formatLsn(run.image!.redoLsn)}`);
+    this.finish(ctx);
+  }
+
+  /** The checkpoint is over: its waiters hear so, and a shutdown ends here, or the next one starts. */
+  private finish(ctx: Context): void {
+    const run = this.running!;
     for (const w of run.waiters) ctx.send(w.replyTo, { type: 'CheckpointDone', tag: w.tag } satisfies CheckpointDone);
     this.running = null;
     if (run.shutdown && this.stopAfter !== null) {

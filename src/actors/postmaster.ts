@@ -34,7 +34,7 @@ import { STARTUP, type StartWalReceiver, type WalReceiverAttached } from './star
 import { WALSENDER, type WalSenderArgs } from './walsender.js';
 import { WALRECEIVER, type WalReceiverArgs, type WalReceiverSettings } from './walreceiver.js';
 import { DEFAULT_HBA_CONF, parseHba, type HbaRule } from '../replication/hba.js';
-import type { Register, ReplConnect, ReplError, Unregister } from '../replication/protocol.js';
+import type { Register, ReplConnect, Unregister } from '../replication/protocol.js';
 import { WALWRITER, type AttachCheckpointer, type WalWriterSettings } from './walwriter.js';
 
 export interface PostmasterArgs {
@@ -368,7 +368,7 @@ class Postmaster implements Actor {
   /** A replication connection: a walsender, if the server runs as a primary and max_wal_senders allows. */
   private replConnect(msg: ReplConnect, ctx: Context): void {
     const refuse = (code: string, message: string, detail?: string): void => {
-      ctx.send(msg.replyTo, { type: 'ReplError', error: { code, severity: 'FATAL', message, ...(detail === undefined ? {} : { detail }) } } satisfies ReplError);
+      ctx.send(msg.replyTo, { type: 'ReplError', connection: msg.connection, error: { code, severity: 'FATAL', message, ...(detail === undefined ? {} : { detail }) } });
     };
     if (this.phase === 'stopping' || this.phase === 'smart') return refuse(SqlState.CannotConnectNow, 'the database system is shutting down');
     if (this.standby) return refuse(SqlState.FeatureNotSupported, 'cascading replication (streaming from a standby) is not supported by walship yet');
@@ -381,7 +381,7 @@ class Postmaster implements Actor {
     const walsender = ctx.spawn({
       name: this.role('walsender'), behaviour: WALSENDER,
       args: {
-        client: msg.replyTo, user: msg.user, applicationName: msg.applicationName, address: msg.address, pid: this.nextPid(),
+        client: msg.replyTo, connection: msg.connection, user: msg.user, applicationName: msg.applicationName, address: msg.address, pid: this.nextPid(),
         dataDir: this.args.dataDir, shmem: this.shmem!, walwriter: this.walwriter, checkpointer: this.checkpointer!, hba: this.hba,
         walSenderTimeoutMs: this.setting('wal_sender_timeout'), systemIdentifier: this.walEnd.systemIdentifier,
         timeline: this.walEnd.timeline, segmentSize: this.walEnd.walSegmentSize,

@@ -24,7 +24,7 @@ import { assert } from '../assert.js';
 import type { PgErrorFields } from '../errors.js';
 import { defineBehaviour, type Actor, type ActorRef, type Message } from '../runtime/actor.js';
 import type { Context } from '../runtime/context.js';
-import { Engine, type ExecuteOptions, type WaitKey } from '../sql/engine.js';
+import { Engine, type ExecuteOptions, type Outcome, type WaitKey } from '../sql/engine.js';
 import type { ParsedStatement } from '../sql/parse.js';
 import type { QueryResult } from '../sql/result.js';
 import type { Isolation } from '../sql/transaction.js';
@@ -32,6 +32,7 @@ import type { Xid } from '../storage/clog.js';
 import { redo } from '../storage/redo.js';
 import { DatabaseState, type StateImage } from '../storage/state.js';
 import { formatLsn, type Lsn } from '../wal/lsn.js';
+import { segnoOf } from '../wal/segment.js';
 import type { WalRecord, WalRecordInput } from '../wal/record.js';
 import type { IoResult } from '../runtime/io.js';
 import { FirstNormalXid } from '../storage/clog.js';
@@ -96,8 +97,13 @@ export interface ShmemSettings extends Message {
 }
 /** Slots read from pg_replslot at start. */
 export interface LoadSlots extends Message { readonly type: 'LoadSlots'; readonly slots: readonly PersistedSlot[] }
-/** The checkpointer removed segments below `segno`; it invalidated `invalidated`. */
-export interface WalRemoved extends Message { readonly type: 'WalRemoved'; readonly oldestKept: number; readonly invalidated: readonly string[] }
+/**
+ * A checkpoint is about to remove WAL segments below `keepSegno`: slots that need them are
+ * invalidated, and every slot whose state moved is saved (shmem alone writes pg_replslot,
+ * in order with creations and drops). Answered by SlotsSaved once on disk.
+ */
+export interface SlotsAtCheckpoint extends Message { readonly type: 'SlotsAtCheckpoint'; readonly keepSegno: number; readonly replyTo: ActorRef }
+export interface SlotsSaved extends Message { readonly type: 'SlotsSaved'; readonly invalidated: readonly { readonly name: string; readonly restartLsn: Lsn }[] }
 /** The end of recovery: where WAL continues, and the cluster identity the walwriter needs. */
 export interface RecoveryDone extends Message {
   readonly type: 'RecoveryDone';
@@ -134,6 +140,8 @@ export interface CheckpointImage extends Message {
   /** A restartpoint (standby): no WAL is written. */
   readonly inRecovery: boolean;
 }
+/** A standby with nothing replayed since its last restartpoint skips this one. */
+export interface RestartpointSkipped extends Message { readonly type: 'RestartpointSkipped'; readonly redoLsn: Lsn }
 export interface InsertRecords extends Message { readonly type: 'InsertRecords'; readonly records: readonly WalRecordInput[]; readonly flush: boolean; readonly replyTo: ActorRef; readonly tag: number }
 
 const imagePackr = new Packr({ useRecords: false, moreTypes: false });
@@ -155,6 +163,8 @@ export function decodeImage(bytes: Uint8Array): { readonly redoLsn: Lsn; readonl
 
 type Pending =
   | { readonly kind: 'execute'; readonly msg: Execute }
+  /** A statement whose slot files are now on disk: its WAL and reply, in queue order. */
+  | { readonly kind: 'finish'; readonly msg: Execute; readonly outcome: Outcome }
   | { readonly kind: 'endSession'; readonly session: string }
   | { readonly kind: 'checkpoint'; readonly replyTo: ActorRef }
   | { readonly kind: 'insert'; readonly msg: InsertRecords };
@@ -185,6 +195,8 @@ class Shmem implements Actor {
   /** End of the last record replayed (pg_last_wal_replay_lsn). */
   private replayedEnd: Lsn = 0;
   private lastReplayTime: number | null = null;
+  /** Redo point of the image on disk (loaded, or the last restartpoint's); null before one is loaded. */
+  private lastRestartRedo: Lsn | null = null;
   private receivedUpTo: Lsn = 0;
   private readonly senders = new Map<number, WalSenderStatus>();
   private receiver: ReceiverStatus | null = null;
@@ -195,6 +207,8 @@ class Shmem implements Actor {
   /** Slot files written by the statement being executed: its reply waits for them. */
   private slotIo: FileOp[] = [];
   private readonly ioWaits: { ops: FileOp[]; then: (ctx: Context) => void }[] = [];
+  /** What pg_replslot holds for each slot (written only when it changes). */
+  private readonly persisted = new Map<string, string>();
 
   receive(msg: Message, ctx: Context): void {
     switch (msg.type) {
@@ -205,6 +219,7 @@ class Shmem implements Actor {
         this.engine = new Engine(this.state);
         this.standby = load.standby === true;
         if (image !== null) this.replayedEnd = decodeImage(image).redoLsn;
+        this.lastRestartRedo = this.replayedEnd;
         if (this.standby) {
           // Which of the image's unfinished xids still run is learnt from running-xacts records.
           const clog = this.state.clog;
@@ -261,17 +276,13 @@ class Shmem implements Actor {
         this.settings = msg as ShmemSettings;
         return;
       case 'LoadSlots':
-        for (const slot of (msg as LoadSlots).slots) this.slots.set(slot.name, { ...slot, activePid: null });
-        return;
-      case 'WalRemoved': {
-        const removed = msg as WalRemoved;
-        this.oldestSegmentOnDisk = Math.max(this.oldestSegmentOnDisk, removed.oldestKept);
-        for (const name of removed.invalidated) {
-          const slot = this.slots.get(name);
-          if (slot !== undefined) this.slots.set(name, { ...slot, restartLsn: 0, invalidated: true });
+        for (const slot of (msg as LoadSlots).slots) {
+          this.slots.set(slot.name, { ...slot, activePid: null });
+          this.persisted.set(slot.name, persistedKey(slot));
         }
         return;
-      }
+      case 'SlotsAtCheckpoint':
+        return this.slotsAtCheckpoint(msg as SlotsAtCheckpoint, ctx);
       case 'SlotIoDone':
         return this.ioStep(msg as IoResult, ctx);
       case 'RecoveryDone':
@@ -335,6 +346,7 @@ class Shmem implements Actor {
     while (this.inserting === null && this.queue.length > 0) {
       const next = this.queue.shift()!;
       if (next.kind === 'execute') this.execute(next.msg, ctx);
+      else if (next.kind === 'finish') this.finishExecute(next.msg, next.outcome, ctx);
       else if (next.kind === 'endSession') {
         const records = this.engine.endSession(next.session);
         if (records.length > 0) this.insert(records, ctx, (_, c) => this.wake(c));
@@ -363,12 +375,15 @@ class Shmem implements Actor {
       // A slot created or dropped is on disk before the statement says so.
       const ops = this.slotIo;
       this.slotIo = [];
-      return this.afterIo(ops, ctx, (c) => this.finishExecute(msg, outcome, c));
+      return this.afterIo(ops, ctx, (c) => {
+        this.queue.unshift({ kind: 'finish', msg, outcome });
+        this.drain(c);
+      });
     }
     this.finishExecute(msg, outcome, ctx);
   }
 
-  private finishExecute(msg: Execute, outcome: ReturnType<Engine['execute']>, ctx: Context): void {
+  private finishExecute(msg: Execute, outcome: Outcome, ctx: Context): void {
     if (outcome.kind === 'wait') {
       const list = this.parked.get(outcome.blocker) ?? [];
       list.push(msg);
@@ -445,7 +460,13 @@ class Shmem implements Actor {
     const common = { slots: [...this.slots.values()], holds: [...this.holds.values()], nextXid: this.state.clog.nextXid, nextOid: this.state.nextOid };
     if (this.recovering) {
       // A restartpoint: the image is the state as replayed so far; WAL is the upstream's, already on disk.
+      // Nothing replayed since the last one (or no image loaded yet): nothing to save.
+      if (this.lastRestartRedo === null || this.replayedEnd <= this.lastRestartRedo) {
+        ctx.send(replyTo, { type: 'RestartpointSkipped', redoLsn: this.lastRestartRedo ?? 0 } satisfies RestartpointSkipped);
+        return;
+      }
       const redoLsn = this.replayedEnd;
+      this.lastRestartRedo = redoLsn;
       ctx.send(replyTo, {
         type: 'CheckpointImage', image: encodeImage(this.state.image(), redoLsn), redoLsn, running: [], insertLsn: this.receivedUpTo, inRecovery: true, ...common,
       } satisfies CheckpointImage);
@@ -545,6 +566,7 @@ class Shmem implements Actor {
     this.slots.set(name, slot);
     this.slotIo.push({ kind: 'file.mkdir', path: `${this.dataDir()}/pg_replslot/${name}` });
     this.slotIo.push({ kind: 'file.writeAtomic', path: `${this.dataDir()}/${slotPath(name)}`, bytes: encodeSlot(slot) });
+    this.persisted.set(name, persistedKey(slot));
     return { columns: [{ name: 'slot_name', type: 'text' }, { name: 'lsn', type: 'pg_lsn' }], row: [name, restartLsn === 0 ? null : formatLsn(restartLsn)] };
   }
 
@@ -553,6 +575,7 @@ class Shmem implements Actor {
     if (slot === undefined) throw new PgError({ code: SqlState.UndefinedObject, message: `replication slot "${name}" does not exist` });
     if (slot.activePid !== null) throw new PgError({ code: SqlState.ObjectInUse, message: `replication slot "${name}" is active for PID ${slot.activePid}` });
     this.slots.delete(name);
+    this.persisted.delete(name);
     this.slotIo.push({ kind: 'file.unlink', path: `${this.dataDir()}/${slotPath(name)}` });
   }
 
@@ -564,9 +587,10 @@ class Shmem implements Actor {
       return refuse(new PgError({ code: SqlState.ObjectInUse, message: `replication slot "${msg.slot}" is active for PID ${slot.activePid}` }));
     }
     if (slot.invalidated) {
+      // PostgreSQL 18's words (15 lets it fail later, on the missing segment): clearer for the DBA.
       return refuse(new PgError({
-        code: SqlState.ObjectNotInPrerequisiteState, message: `can no longer get changes from replication slot "${msg.slot}"`,
-        detail: 'This slot has been invalidated because it exceeded the maximum reserved size.',
+        code: SqlState.ObjectNotInPrerequisiteState, message: `can no longer access replication slot "${msg.slot}"`,
+        detail: 'This replication slot has been invalidated due to "wal_removed".',
         hint: 'Drop the slot and make a new base backup of the standby.',
       }));
     }
@@ -582,26 +606,54 @@ class Shmem implements Actor {
   /** Runs file operations one after another, then `then`. */
   private afterIo(ops: FileOp[], ctx: Context, then: (ctx: Context) => void): void {
     this.ioWaits.push({ ops, then });
-    if (this.ioWaits.length === 1) ctx.io(ops[0]!, 'SlotIoDone');
+    if (this.ioWaits.length === 1) this.ioNext(ctx);
+  }
+
+  /** Starts the head's next operation, or finishes heads that have none left. */
+  private ioNext(ctx: Context): void {
+    for (let head = this.ioWaits[0]; head !== undefined; head = this.ioWaits[0]) {
+      const op = head.ops[0];
+      if (op !== undefined) {
+        ctx.io(op, 'SlotIoDone');
+        return;
+      }
+      this.ioWaits.shift();
+      head.then(ctx);
+    }
   }
 
   private ioStep(io: IoResult, ctx: Context): void {
-    const head = this.ioWaits[0]!;
     if (!io.ok) throw new Error(`could not write replication slot state: ${io.error.message}`);
-    head.ops.shift();
-    if (head.ops.length > 0) {
-      ctx.io(head.ops[0]!, 'SlotIoDone');
-      return;
+    this.ioWaits[0]!.ops.shift();
+    this.ioNext(ctx);
+  }
+
+  private slotsAtCheckpoint(msg: SlotsAtCheckpoint, ctx: Context): void {
+    const invalidated: { name: string; restartLsn: Lsn }[] = [];
+    for (const slot of [...this.slots.values()]) {
+      if (slot.invalidated || slot.restartLsn === 0 || segnoOf(slot.restartLsn, this.settings.walSegmentSize) >= msg.keepSegno) continue;
+      invalidated.push({ name: slot.name, restartLsn: slot.restartLsn });
+      this.slots.set(slot.name, { ...slot, restartLsn: 0, invalidated: true });
     }
-    this.ioWaits.shift();
-    head.then(ctx);
-    const next = this.ioWaits[0];
-    if (next !== undefined) ctx.io(next.ops[0]!, 'SlotIoDone');
+    this.oldestSegmentOnDisk = Math.max(this.oldestSegmentOnDisk, msg.keepSegno);
+    const ops: FileOp[] = [];
+    for (const slot of this.slots.values()) {
+      const key = persistedKey(slot);
+      if (this.persisted.get(slot.name) === key) continue;
+      this.persisted.set(slot.name, key);
+      ops.push({ kind: 'file.writeAtomic', path: `${this.dataDir()}/${slotPath(slot.name)}`, bytes: encodeSlot(slot) });
+    }
+    this.afterIo(ops, ctx, (c) => c.send(msg.replyTo, { type: 'SlotsSaved', invalidated } satisfies SlotsSaved));
   }
 }
 
 export interface ShmemArgs {
   readonly dataDir: string;
+}
+
+/** A slot's persistent part, to tell whether its file is up to date. */
+function persistedKey(slot: { readonly restartLsn: Lsn; readonly invalidated: boolean }): string {
+  return `${slot.restartLsn}/${slot.invalidated}`;
 }
 
 export const SHMEM = defineBehaviour(import.meta.url, 'Shmem', (args: ShmemArgs) => new Shmem(args));

@@ -24,7 +24,7 @@ import type { IoResult } from '../runtime/io.js';
 import {
   LOOPBACK,
   type AuthOk, type AuthRequest, type EndOfStream, type PrimaryKeepalive, type ReplConnect, type ReplError, type Resolve, type Resolved,
-  type ScramServerFirst, type ServerGone, type StandbyStatusUpdate, type Watch, type StartReplication, type SystemIdentified, type XLogData,
+  type ScramServerFirst, type ServerGone, type StandbyStatusUpdate, type Unwatch, type Watch, type StartReplication, type SystemIdentified, type XLogData,
 } from '../replication/protocol.js';
 import { AuthClient } from '../replication/auth-client.js';
 import { formatLsn, type Lsn } from '../wal/lsn.js';
@@ -76,6 +76,9 @@ class WalReceiver implements Actor {
   private auth: AuthClient | null = null;
   /** The upstream's postmaster this connection went to (its going away ends the connection). */
   private upstream: ActorRef | null = null;
+  private startPending = false;
+  /** START_REPLICATION was sent on this connection (its refusal "could not start WAL streaming"). */
+  private startRequested = false;
   /** Every byte below this is written and flushed to pg_wal (and went to startup). */
   private flushed: Lsn;
   /** The start of the current streaming request. */
@@ -112,17 +115,27 @@ class WalReceiver implements Actor {
 
   stopping(_reason: unknown, ctx: Context): 'now' {
     if (this.walsender !== null) ctx.send(this.walsender, { type: 'ReplDisconnect' });
+    this.unwatch(ctx);
     ctx.send(this.args.shmem, { type: 'ReceiverReport', status: null } satisfies ReceiverReport);
     return 'now';
   }
 
   receive(msg: Message, ctx: Context): void {
+    // A late message of an earlier connection (this one reconnected since) is not for us.
+    const connection = (msg as { connection?: unknown }).connection;
+    if (typeof connection === 'number' && connection !== this.attempt) return;
     try {
       this.handle(msg, ctx);
     } catch (err) {
       if (!(err instanceof PgError)) throw err;
-      this.lost(this.phase === 'streaming' ? 'could not receive data from WAL stream' : 'could not connect to the primary server', err.toFields(), ctx);
+      this.lost(this.stage(), err.toFields(), ctx);
     }
+  }
+
+  /** How PostgreSQL's walreceiver says where a connection failed. */
+  private stage(): string {
+    if (this.phase === 'streaming') return 'could not receive data from WAL stream';
+    return this.startRequested ? 'could not start WAL streaming' : 'could not connect to the primary server';
   }
 
   private handle(msg: Message, ctx: Context): void {
@@ -167,13 +180,13 @@ class WalReceiver implements Actor {
         if (this.upstream === null || gone.postmaster.id !== this.upstream.id || gone.postmaster.node !== this.upstream.node) return;
         if (this.phase !== 'connecting' && this.phase !== 'streaming') return;
         this.walsender = null;
-        return this.lost(this.phase === 'streaming' ? 'could not receive data from WAL stream' : 'could not connect to the primary server', {
+        return this.lost(this.stage(), {
           code: SqlState.ConnectionFailure, severity: 'FATAL', message: 'server closed the connection unexpectedly',
           detail: 'This probably means the server terminated abnormally before or while processing the request.',
         }, ctx);
       }
       case 'ReplError':
-        return this.lost(this.phase === 'streaming' ? 'could not receive data from WAL stream' : 'could not connect to the primary server', (msg as ReplError).error, ctx);
+        return this.lost(this.stage(), (msg as ReplError).error, ctx);
       case 'EndOfStream': {
         ctx.log('info', 'replication terminated by primary server');
         ctx.log('info', `DETAIL:  End of WAL reached on timeline ${this.args.timeline} at ${formatLsn((msg as EndOfStream).walEnd)}.`);
@@ -226,7 +239,7 @@ class WalReceiver implements Actor {
     this.upstream = msg.postmaster;
     ctx.send(this.args.directory!, { type: 'Watch', port: Number(port), postmaster: msg.postmaster, replyTo: ctx.self } satisfies Watch);
     ctx.send(msg.postmaster, {
-      type: 'ReplConnect', user: this.conninfo.user ?? 'postgres', applicationName: this.applicationName(), address: LOOPBACK, replyTo: ctx.self,
+      type: 'ReplConnect', connection: this.attempt, user: this.conninfo.user ?? 'postgres', applicationName: this.applicationName(), address: LOOPBACK, replyTo: ctx.self,
       ...(this.args.ownServer === null ? {} : { clientServer: this.args.ownServer }),
     } satisfies ReplConnect);
     const timeoutMs = this.conninfo.connect_timeout !== undefined ? Math.max(2, Number(this.conninfo.connect_timeout)) * 1000 : DEFAULT_CONNECT_TIMEOUT_MS;
@@ -250,10 +263,19 @@ class WalReceiver implements Actor {
         detail: `The primary's identifier is ${msg.systemId}, the standby's identifier is ${this.args.systemIdentifier}.`,
       });
     }
+    if (this.tickTimer === null) this.tickTimer = ctx.after(this.tickMs(), { type: 'ReceiverTick' });
+    this.startPending = true;
+    this.startStreaming(ctx);
+  }
+
+  /** START_REPLICATION from what is flushed, once a write still in flight from before is done. */
+  private startStreaming(ctx: Context): void {
+    if (!this.startPending || this.writing !== null || this.walsender === null) return;
+    this.startPending = false;
+    this.startRequested = true;
     this.receiveStart = this.flushed;
     const slot = this.args.slotName === '' ? null : this.args.slotName;
-    ctx.send(this.sender(), { type: 'StartReplication', slot, startLsn: this.flushed, timeline: this.args.timeline } satisfies StartReplication);
-    if (this.tickTimer === null) this.tickTimer = ctx.after(this.tickMs(), { type: 'ReceiverTick' });
+    ctx.send(this.walsender, { type: 'StartReplication', slot, startLsn: this.flushed, timeline: this.args.timeline } satisfies StartReplication);
   }
 
   private sender(): ActorRef {
@@ -319,6 +341,7 @@ class WalReceiver implements Actor {
     ctx.send(this.args.startup, { type: 'WalReceived', chunks: batch } satisfies WalReceived);
     if (this.phase === 'streaming') this.sendStatus(false, ctx);
     this.write(ctx);
+    this.startStreaming(ctx);
   }
 
   private sendStatus(replyRequested: boolean, ctx: Context): void {
@@ -342,7 +365,7 @@ class WalReceiver implements Actor {
     this.tickTimer = ctx.after(this.tickMs(), { type: 'ReceiverTick' });
     if (this.phase !== 'streaming') return;
     if (this.receiverTimeoutMs > 0 && ctx.now() - this.lastReceived > this.receiverTimeoutMs) {
-      ctx.log('error', 'terminating walreceiver due to timeout');
+      ctx.log('fatal', 'terminating walreceiver due to timeout');
       return this.retryLater(ctx);
     }
     if (this.statusIntervalMs > 0 && ctx.now() - this.lastSent >= this.statusIntervalMs) {
@@ -363,10 +386,21 @@ class WalReceiver implements Actor {
   private retryLater(ctx: Context): void {
     if (this.walsender !== null) ctx.send(this.walsender, { type: 'ReplDisconnect' });
     this.walsender = null;
+    this.startPending = false;
+    this.startRequested = false;
+    // What came on the lost connection and is not written yet is asked for again.
+    this.queue.length = 0;
+    this.unwatch(ctx);
     this.auth = null;
     this.phase = 'waiting';
     this.report(ctx);
     if (this.attemptTimer === null) this.attemptTimer = ctx.after(this.retryIntervalMs, { type: 'Retry' });
+  }
+
+  private unwatch(ctx: Context): void {
+    if (this.upstream === null || this.args.directory === null) return;
+    ctx.send(this.args.directory, { type: 'Unwatch', port: Number(this.conninfo.port ?? '5432'), replyTo: ctx.self } satisfies Unwatch);
+    this.upstream = null;
   }
 
   /** pg_stat_wal_receiver's row. */

@@ -29,20 +29,22 @@ import {
   MAX_SEND_SIZE, SEND_WINDOW,
   type AuthOk, type AuthRequest, type BackupEnd, type BackupFile, type BackupStart, type CopyBoth, type EndOfStream, type PasswordMessage,
   type PrimaryKeepalive, type ReplError, type ScramClientFinal, type ScramClientFirst, type ScramServerFirst, type StandbyStatusUpdate,
-  type StartReplication, type SystemIdentified, type Watch, type XLogData,
+  type StartReplication, type SystemIdentified, type Unwatch, type Watch, type XLogData,
 } from '../replication/protocol.js';
 import { ScramServer, scramVerifier } from '../replication/scram.js';
 import { formatLsn, type Lsn } from '../wal/lsn.js';
-import { segmentFileName, segmentStart, segnoOf } from '../wal/segment.js';
+import { parseSegmentFileName, segmentFileName, segmentStart, segnoOf } from '../wal/segment.js';
 import type { CheckpointNow } from './checkpointer.js';
 import type { BackupHold, RoleInfo, RoleLookup, SlotAcquire, SlotAcquired, WalSenderGone, WalSenderReport } from './shmem.js';
-import type { WalFlushed, WalFlushSubscribe } from './walwriter.js';
+import type { WalFlushed, WalFlushSubscribe, WalStatus, WalStatusRequest } from './walwriter.js';
 import { IMAGE_PATH } from './startup.js';
 import { CONTROL_FILE_PATH, decodeControlFile, encodeControlFile } from '../storage/control.js';
 import { decodeImage } from './shmem.js';
 
 export interface WalSenderArgs {
   readonly client: ActorRef;
+  /** The client's number for this connection, carried by everything sent to it. */
+  readonly connection: number;
   readonly user: string;
   readonly applicationName: string;
   readonly address: string;
@@ -80,6 +82,8 @@ class WalSender implements Actor {
   private sent: Lsn = 0;
   private reading = false;
   private readTarget: Lsn = 0;
+  /** Stopping: the walwriter has said where WAL ends. */
+  private endKnown = false;
   /** Where START_REPLICATION began: the send window counts from here until the first reply. */
   private streamStart: Lsn = 0;
   private slot: string | null = null;
@@ -117,11 +121,11 @@ class WalSender implements Actor {
       this.leave(ctx);
       return 'now';
     }
-    // Shutdown: what is flushed (the shutdown checkpoint included) goes out, and the standby's flush is awaited.
+    // Shutdown: what is flushed (the shutdown checkpoint included) goes out, and the standby's
+    // flush is awaited. Where WAL ends is asked first: the last WalFlushed may still be on its way.
     this.state = 'stopping';
     this.report(ctx);
-    this.pump(ctx);
-    this.finishIfDrained(ctx);
+    ctx.send(this.args.walwriter, { type: 'WalStatusRequest', replyTo: ctx.self } satisfies WalStatusRequest);
     return 'later';
   }
 
@@ -170,6 +174,12 @@ class WalSender implements Actor {
         if (this.phase === 'streaming') this.pump(ctx);
         if (this.phase === 'backup') this.backupStep(ctx);
         return;
+      case 'WalStatus':
+        this.flushed = Math.max(this.flushed, (msg as WalStatus).flushedLsn);
+        this.endKnown = true;
+        this.pump(ctx);
+        this.finishIfDrained(ctx);
+        return;
       case 'WalRead':
         return this.onWalRead(msg as IoResult, ctx);
       case 'StandbyStatusUpdate':
@@ -208,7 +218,7 @@ class WalSender implements Actor {
   private command(msg: Message, ctx: Context): void {
     switch (msg.type) {
       case 'IdentifySystem':
-        ctx.send(this.args.client, {
+        this.tell(ctx, {
           type: 'SystemIdentified', systemId: this.args.systemIdentifier, timeline: this.args.timeline,
           xlogpos: this.flushed, walSegmentSize: this.args.segmentSize,
         } satisfies SystemIdentified);
@@ -220,6 +230,11 @@ class WalSender implements Actor {
     }
   }
 
+  /** Sends to the client, tagged with its connection number. */
+  private tell<M extends Message>(ctx: Context, msg: M): void {
+    ctx.send(this.args.client, { ...msg, connection: this.args.connection });
+  }
+
   private passwordFailed(): PgError {
     return new PgError({ code: SqlState.InvalidPassword, severity: 'FATAL', message: `password authentication failed for user "${this.args.user}"` });
   }
@@ -227,7 +242,7 @@ class WalSender implements Actor {
   private onRole(info: RoleInfo, ctx: Context): void {
     this.role = info.role;
     if (this.method === 'trust') return this.authorized(null, ctx);
-    ctx.send(this.args.client, { type: 'AuthRequest', method: this.method, walsender: ctx.self } satisfies AuthRequest);
+    this.tell(ctx, { type: 'AuthRequest', method: this.method, walsender: ctx.self } satisfies AuthRequest);
   }
 
   private onScramFirst(msg: ScramClientFirst, ctx: Context): void {
@@ -237,7 +252,7 @@ class WalSender implements Actor {
       throw this.passwordFailed();
     }
     this.scram = new ScramServer(this.args.user, verifier, ctx.newId());
-    ctx.send(this.args.client, { type: 'ScramServerFirst', data: this.scram.handleFirst(msg.data) } satisfies ScramServerFirst);
+    this.tell(ctx, { type: 'ScramServerFirst', data: this.scram.handleFirst(msg.data) } satisfies ScramServerFirst);
   }
 
   /** Authentication passed: the role must exist, log in, and have REPLICATION (or be a superuser). */
@@ -249,7 +264,7 @@ class WalSender implements Actor {
       throw new PgError({ code: SqlState.InsufficientPrivilege, severity: 'FATAL', message: 'must be superuser or replication role to start walsender' });
     }
     this.phase = 'ready';
-    ctx.send(this.args.client, { type: 'AuthOk', serverFinal, walsender: ctx.self } satisfies AuthOk);
+    this.tell(ctx, { type: 'AuthOk', serverFinal, walsender: ctx.self } satisfies AuthOk);
     ctx.send(this.args.walwriter, { type: 'WalFlushSubscribe', replyTo: ctx.self } satisfies WalFlushSubscribe);
     this.report(ctx);
   }
@@ -283,7 +298,7 @@ class WalSender implements Actor {
   private beginStreaming(ctx: Context): void {
     this.phase = 'streaming';
     this.state = 'catchup';
-    ctx.send(this.args.client, { type: 'CopyBoth' } satisfies CopyBoth);
+    this.tell(ctx, { type: 'CopyBoth' } satisfies CopyBoth);
     this.lastHeard = ctx.now();
     this.timer = ctx.after(this.tickMs(), { type: 'SenderTick' });
     this.report(ctx);
@@ -324,11 +339,11 @@ class WalSender implements Actor {
     const start = this.sent;
     this.sent += bytes.length;
     this.lag.sent(this.sent, Math.round(ctx.now() * 1000));
-    ctx.send(this.args.client, { type: 'XLogData', start, walEnd: this.flushed, sendTime: ctx.now(), bytes } satisfies XLogData);
+    this.tell(ctx, { type: 'XLogData', start, walEnd: this.flushed, sendTime: ctx.now(), bytes } satisfies XLogData);
     // Caught up: this read reached what was flushed when it was issued (more may have come since).
     if (this.state === 'catchup' && this.sent >= this.readTarget) {
       this.state = 'streaming';
-      ctx.log('info', `standby "${this.args.applicationName}" has now caught up with primary`);
+      ctx.log('debug', `"${this.args.applicationName}" has now caught up with upstream server`);
       this.report(ctx);
     }
     this.pump(ctx);
@@ -368,12 +383,12 @@ class WalSender implements Actor {
   }
 
   private keepalive(replyRequested: boolean, ctx: Context): void {
-    ctx.send(this.args.client, { type: 'PrimaryKeepalive', walEnd: this.flushed, sendTime: ctx.now(), replyRequested } satisfies PrimaryKeepalive);
+    this.tell(ctx, { type: 'PrimaryKeepalive', walEnd: this.flushed, sendTime: ctx.now(), replyRequested } satisfies PrimaryKeepalive);
   }
 
   private finishIfDrained(ctx: Context): void {
-    if (this.state !== 'stopping' || this.sent < this.flushed || this.flush < this.sent) return;
-    ctx.send(this.args.client, { type: 'EndOfStream', walEnd: this.sent } satisfies EndOfStream);
+    if (this.state !== 'stopping' || !this.endKnown || this.sent < this.flushed || this.flush < this.sent) return;
+    this.tell(ctx, { type: 'EndOfStream', walEnd: this.sent } satisfies EndOfStream);
     this.phase = 'done';
     this.leave(ctx);
     ctx.stop(ctx.self, this.stopReason ?? NORMAL);
@@ -399,6 +414,9 @@ class WalSender implements Actor {
     this.timer = null;
     ctx.send(this.args.shmem, { type: 'WalSenderGone', pid: this.args.pid, slot: this.slot } satisfies WalSenderGone);
     ctx.send(this.args.walwriter, { type: 'WalFlushUnsubscribe', replyTo: ctx.self });
+    if (this.args.clientServer !== null && this.args.directory !== null) {
+      ctx.send(this.args.directory, { type: 'Unwatch', port: this.args.clientServer.port, replyTo: ctx.self } satisfies Unwatch);
+    }
     if (this.backup !== null) ctx.send(this.args.shmem, { type: 'BackupHold', key: `backup-${this.args.pid}`, lsn: null } satisfies BackupHold);
   }
 
@@ -406,7 +424,7 @@ class WalSender implements Actor {
   private fail(error: PgError, ctx: Context): void {
     ctx.log(error.severity === 'FATAL' ? 'fatal' : 'error', error.message);
     if (error.detail !== undefined) ctx.log('info', `DETAIL:  ${error.detail}`);
-    ctx.send(this.args.client, { type: 'ReplError', error: error.toFields() } satisfies ReplError);
+    this.tell(ctx, { type: 'ReplError', error: error.toFields() } satisfies ReplError);
     this.phase = 'done';
     this.leave(ctx);
     ctx.stop(ctx.self, NORMAL);
@@ -445,8 +463,8 @@ class WalSender implements Actor {
     for (let s = first; s <= last; s++) segments.push(`pg_wal/${segmentFileName(this.args.timeline, s, this.args.segmentSize)}`);
     backup.files = [...BACKUP_CONFIG_FILES, ...segments, CONTROL_FILE_PATH];
     const totalBytes = image.length + segments.length * this.args.segmentSize;
-    ctx.send(this.args.client, { type: 'BackupStart', startLsn: backup.startLsn, timeline: this.args.timeline, totalBytes } satisfies BackupStart);
-    ctx.send(this.args.client, { type: 'BackupFile', path: IMAGE_PATH, bytes: image } satisfies BackupFile);
+    this.tell(ctx, { type: 'BackupStart', startLsn: backup.startLsn, timeline: this.args.timeline, totalBytes } satisfies BackupStart);
+    this.tell(ctx, { type: 'BackupFile', path: IMAGE_PATH, bytes: image } satisfies BackupFile);
     this.backupStep(ctx);
   }
 
@@ -471,6 +489,15 @@ class WalSender implements Actor {
       // A configuration file this server does not have is not copied.
       return this.backupStep(ctx);
     }
+    const segment = path.startsWith('pg_wal/') ? parseSegmentFileName(path.slice('pg_wal/'.length), this.args.segmentSize) : null;
+    if (segment !== null && segment.segno === segnoOf(backup.endLsn - 1, this.args.segmentSize)) {
+      // Nothing past the backup's end: what follows may not be flushed yet (pg_basebackup -X stream ships flushed WAL only).
+      const end = backup.endLsn - segmentStart(segment.segno, this.args.segmentSize);
+      if (end < bytes.length) {
+        bytes = bytes.slice();
+        bytes.fill(0, end);
+      }
+    }
     if (path === CONTROL_FILE_PATH) {
       // The copy starts from the backup's checkpoint and is consistent at its end.
       const control = decodeControlFile(bytes, path);
@@ -478,9 +505,9 @@ class WalSender implements Actor {
         ...control, state: 'in production', checkpointLsn: backup.startLsn, redoLsn: backup.startLsn, minRecoveryPoint: backup.endLsn, time: ctx.now(),
       });
     }
-    ctx.send(this.args.client, { type: 'BackupFile', path, bytes } satisfies BackupFile);
+    this.tell(ctx, { type: 'BackupFile', path, bytes } satisfies BackupFile);
     if (backup.files.length > 0) return this.backupStep(ctx);
-    ctx.send(this.args.client, { type: 'BackupEnd', endLsn: backup.endLsn } satisfies BackupEnd);
+    this.tell(ctx, { type: 'BackupEnd', endLsn: backup.endLsn } satisfies BackupEnd);
     ctx.send(this.args.shmem, { type: 'BackupHold', key: `backup-${this.args.pid}`, lsn: null } satisfies BackupHold);
     this.backup = null;
     this.phase = 'ready';

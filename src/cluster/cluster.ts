@@ -116,8 +116,8 @@ export class Cluster {
       if (existing.rowCount === 0) await upstream.query('SELECT * FROM pg_create_physical_replication_slot($1, true)', [options.slot]);
       else if (existing.rows[0]!['wal_status'] === 'lost') {
         throw new PgError({
-          code: SqlState.ObjectNotInPrerequisiteState, message: `pg_basebackup: error: can no longer get changes from replication slot "${options.slot}"`,
-          detail: 'This slot has been invalidated because it exceeded the maximum reserved size.', hint: 'Drop the slot and create it again.',
+          code: SqlState.ObjectNotInPrerequisiteState, message: `pg_basebackup: error: can no longer access replication slot "${options.slot}"`,
+          detail: 'This replication slot has been invalidated due to "wal_removed".', hint: 'Drop the slot and create it again.',
         });
       }
     }

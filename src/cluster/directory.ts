@@ -14,7 +14,7 @@
 import { defineBehaviour, type Actor, type ActorRef, type Message } from '../runtime/actor.js';
 import type { Context } from '../runtime/context.js';
 import { refKey } from '../runtime/actor.js';
-import type { Register, Resolve, Resolved, ServerGone, Unregister, Watch } from '../replication/protocol.js';
+import type { Register, Resolve, Resolved, ServerGone, Unregister, Unwatch, Watch } from '../replication/protocol.js';
 
 
 /** Host names that reach this machine's servers. */
@@ -39,6 +39,11 @@ class Directory implements Actor {
         const before = this.byPort.get(port);
         this.byPort.delete(port);
         if (before !== undefined) this.gone(port, before, ctx);
+        return;
+      }
+      case 'Unwatch': {
+        const m = msg as Unwatch;
+        this.watchers.get(m.port)?.delete(refKey(m.replyTo));
         return;
       }
       case 'Watch': {

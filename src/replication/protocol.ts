@@ -12,7 +12,8 @@
  *   BaseBackup                           -> BackupStart, BackupFile..., BackupEnd
  *
  * Any failure is `ReplError` with PostgreSQL's SQLSTATE and text, after which the walsender
- * is gone. The client says `ReplDisconnect` when it leaves. WAL travels as the raw bytes of
+ * is gone. The client says `ReplDisconnect` when it leaves. Server messages carry the
+ * client's `connection` number (ReplConnect). WAL travels as the raw bytes of
  * the stream (segment headers included), so a standby's pg_wal is byte for byte its
  * upstream's.
  */
@@ -22,6 +23,12 @@ import type { Lsn } from '../wal/lsn.js';
 
 export interface ReplConnect extends Message {
   readonly type: 'ReplConnect';
+  /**
+   * The client's number for this attempt: every message the server sends on the connection
+   * carries it back (`connection`), so a client that reconnected can tell a late message
+   * of an old connection from one of the current one.
+   */
+  readonly connection: number;
   readonly user: string;
   readonly applicationName: string;
   /** The client's own server, when it is a standby's walreceiver: the walsender watches it. */
@@ -119,6 +126,7 @@ export interface Resolved extends Message { readonly type: 'Resolved'; readonly 
  * killed, or restarted after a crash): its connections are gone, as a TCP reset says.
  */
 export interface Watch extends Message { readonly type: 'Watch'; readonly port: number; readonly postmaster: ActorRef; readonly replyTo: ActorRef }
+export interface Unwatch extends Message { readonly type: 'Unwatch'; readonly port: number; readonly replyTo: ActorRef }
 export interface ServerGone extends Message { readonly type: 'ServerGone'; readonly port: number; readonly postmaster: ActorRef }
 
 /** Largest XLogData payload (PostgreSQL's MAX_SEND_SIZE is 16 WAL pages: 128 kB). */

@@ -40,7 +40,7 @@ import type { WalInserted, XLogFlush, XLogInsert } from './walwriter.js';
 import { PgError, SqlState } from '../errors.js';
 import type { FileOp } from '../runtime/fileio.js';
 import type { SystemHooks } from '../sql/engine.js';
-import { pgReplicationSlots, pgStatReplication, pgStatWalReceiver, type ReceiverStatus, type SlotStatus, type ViewRows, type WalSenderStatus } from '../monitoring/views.js';
+import { pgReplicationSlots, pgStatReplication, pgStatWalReceiver, type ReceiverStatus, type SlotStatus, type ViewRows, type WalKeepSettings, type WalSenderStatus } from '../monitoring/views.js';
 import { encodeSlot, slotNameError, slotPath, type PersistedSlot } from '../replication/slots.js';
 import { Rmgr, XactInfo, XlogInfo, StandbyInfo } from '../storage/rmgr.js';
 import type { RunningXactsBody, XactBody } from '../storage/records.js';
@@ -543,7 +543,7 @@ class Shmem implements Actor {
     };
   }
 
-  private walKeep(): { insertLsn: Lsn; oldestSegmentOnDisk: number; segmentSize: number; maxWalSizeMb: number; walKeepSizeMb: number; maxSlotWalKeepSizeMb: number } {
+  private walKeep(): WalKeepSettings {
     const s = this.settings;
     return {
       insertLsn: this.recovering ? this.receivedUpTo : this.insertEnd, oldestSegmentOnDisk: this.oldestSegmentOnDisk,

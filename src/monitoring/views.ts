@@ -6,7 +6,7 @@
 import type { TypeName } from '../storage/catalog.js';
 import type { Datum } from '../storage/heap.js';
 import { formatInterval } from '../replication/lag.js';
-import { walAvailability } from '../replication/slots.js';
+import { walAvailability, type WalAvailabilityInput } from '../replication/slots.js';
 import { formatLsn, type Lsn } from '../wal/lsn.js';
 
 export interface ViewRows {
@@ -60,14 +60,8 @@ export interface SlotStatus {
   readonly invalidated: boolean;
 }
 
-export interface WalKeepSettings {
-  readonly insertLsn: Lsn;
-  readonly oldestSegmentOnDisk: number;
-  readonly segmentSize: number;
-  readonly maxWalSizeMb: number;
-  readonly walKeepSizeMb: number;
-  readonly maxSlotWalKeepSizeMb: number;
-}
+/** What wal_status and safe_wal_size depend on besides the slot itself. */
+export type WalKeepSettings = Omit<WalAvailabilityInput, 'restartLsn'>;
 
 const lsn = (value: Lsn | null): Datum => (value === null || value === 0 ? null : formatLsn(value));
 

@@ -55,27 +55,36 @@ async function dump(server: Server, tables: readonly string[]): Promise<Record<s
   return out;
 }
 
+/**
+ * A fresh cluster in a temporary directory for each test, destroyed after it; a failed
+ * test prints its servers' logs first, the first thing anyone asks for.
+ */
+function clusterPerTest(placement: ServerPlacement): () => Cluster {
+  let dir = '';
+  let cluster: Cluster | null = null;
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'walship-repl-'));
+    cluster = await Cluster.create({ dir, placement });
+  });
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed') printLogs(dir);
+    await cluster?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return () => cluster!;
+}
+
 for (const placement of ['inline', 'thread', 'process'] as ServerPlacement[]) {
   describe(`streaming replication (${placement} placement)`, function () {
     this.timeout(60_000);
-    let dir: string;
-    let cluster: Cluster;
-
-    beforeEach(async () => {
-      dir = mkdtempSync(join(tmpdir(), 'walship-repl-'));
-      cluster = await Cluster.create({ dir, placement });
-    });
-    afterEach(async () => {
-      await cluster.destroy();
-      rmSync(dir, { recursive: true, force: true });
-    });
+    const cluster = clusterPerTest(placement);
 
     it('makes a standby by base backup that replays every change and serves read-only queries', async () => {
-      const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG });
+      const primary = await cluster().initPrimary('primary', { walSegmentSize: SEG });
       await primary.query('CREATE TABLE kv (id int PRIMARY KEY, v text)');
       await primary.query("INSERT INTO kv SELECT g, 'v' || g FROM generate_series(1, 200) g");
       const progress: number[] = [];
-      const standby = await cluster.addStandby('s1', { onProgress: (bytes) => progress.push(bytes) });
+      const standby = await cluster().addStandby('s1', { onProgress: (bytes) => progress.push(bytes) });
       expect(progress.length).to.be.greaterThan(0);
       expect(progress.at(-1)).to.be.greaterThan(SEG);
       const standbyLog = log(standby);
@@ -149,22 +158,11 @@ async function slotRow(primary: Server, name: string): Promise<Record<string, un
 
 for (const placement of ['inline', 'thread'] as ServerPlacement[]) describe(`streaming replication: views, slots, authentication (${placement} placement)`, function () {
   this.timeout(60_000);
-  let dir: string;
-  let cluster: Cluster;
-
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'walship-repl-'));
-    cluster = await Cluster.create({ dir, placement });
-  });
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed') printLogs(dir);
-    await cluster.destroy();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const cluster = clusterPerTest(placement);
 
   it('reports ordered, converging positions and NULL lag when idle, on both sides', async () => {
-    const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG });
-    const standby = await cluster.addStandby('s1', { settings: { wal_receiver_status_interval: '1s' } });
+    const primary = await cluster().initPrimary('primary', { walSegmentSize: SEG });
+    const standby = await cluster().addStandby('s1', { settings: { wal_receiver_status_interval: '1s' } });
     await primary.query('CREATE TABLE t (x int)');
     // Positions are NULL until the standby's first reply, as in PostgreSQL.
     const sender = await eventually(primary, 'SELECT * FROM pg_stat_replication',
@@ -203,9 +201,9 @@ for (const placement of ['inline', 'thread'] as ServerPlacement[]) describe(`str
   });
 
   it('keeps the WAL a stopped standby needs through its slot, across checkpoints, and the standby catches up', async () => {
-    const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG });
+    const primary = await cluster().initPrimary('primary', { walSegmentSize: SEG });
     await primary.query('CREATE TABLE filler (id int, pad text)');
-    const standby = await cluster.addStandby('s1', { slot: 's1' });
+    const standby = await cluster().addStandby('s1', { slot: 's1' });
     await caughtUp(primary, standby);
     const active = await eventually(primary, "SELECT active FROM pg_replication_slots WHERE slot_name = 's1'", (r) => r.rows[0]!['active'] === true, 'the slot to be active');
     expect(active.rowCount).to.equal(1);
@@ -225,9 +223,9 @@ for (const placement of ['inline', 'thread'] as ServerPlacement[]) describe(`str
   });
 
   it('without a slot, a standby that falls behind wal_keep_size cannot catch up and says why', async () => {
-    const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG, settings: { wal_keep_size: '1MB' } });
+    const primary = await cluster().initPrimary('primary', { walSegmentSize: SEG, settings: { wal_keep_size: '1MB' } });
     await primary.query('CREATE TABLE filler (id int, pad text)');
-    const standby = await cluster.addStandby('s1', { settings: { wal_retrieve_retry_interval: '50ms' } });
+    const standby = await cluster().addStandby('s1', { settings: { wal_retrieve_retry_interval: '50ms' } });
     await caughtUp(primary, standby);
     await standby.stop();
     for (let i = 0; i < 5; i++) await writeWal(primary, SEG);
@@ -241,7 +239,7 @@ for (const placement of ['inline', 'thread'] as ServerPlacement[]) describe(`str
   });
 
   it('moves slots through wal_status reserved, unreserved, lost (invalidated) and extended', async () => {
-    const primary = await cluster.initPrimary('primary', {
+    const primary = await cluster().initPrimary('primary', {
       walSegmentSize: SEG, settings: { max_wal_size: '64MB', max_slot_wal_keep_size: '3MB' },
     });
     await primary.query('CREATE TABLE filler (id int, pad text)');
@@ -261,7 +259,7 @@ for (const placement of ['inline', 'thread'] as ServerPlacement[]) describe(`str
     expect([lost['wal_status'], lost['restart_lsn'], lost['safe_wal_size']]).to.deep.equal(['lost', null, null]);
     expect(log(primary)).to.match(/LOG: {2}invalidating slot "lagging" because its restart_lsn [0-9A-F]+\/[0-9A-F]+ exceeds max_slot_wal_keep_size/);
     // A standby using the invalidated slot is refused with a clear error.
-    const refused = await pgError(cluster.addStandby('late', { slot: 'lagging' }));
+    const refused = await pgError(cluster().addStandby('late', { slot: 'lagging' }));
     expect([refused.code, refused.message, refused.detail]).to.deep.equal(['55000', 'pg_basebackup: error: can no longer access replication slot "lagging"', 'This replication slot has been invalidated due to "wal_removed".']);
 
     // With no limit and a small max_wal_size, a slot far behind is "extended": kept beyond max_wal_size.
@@ -291,7 +289,7 @@ for (const placement of ['inline', 'thread'] as ServerPlacement[]) describe(`str
   });
 
   it('refuses replication connections as pg_hba.conf and the roles say, and logs why on the primary', async () => {
-    const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG });
+    const primary = await cluster().initPrimary('primary', { walSegmentSize: SEG });
     writeFileSync(join(primary.dataDir, 'pg_hba.conf'), [
       'local all all trust',
       'host replication rep 127.0.0.1/32 scram-sha-256',
@@ -304,33 +302,33 @@ for (const placement of ['inline', 'thread'] as ServerPlacement[]) describe(`str
     await primary.query("CREATE ROLE norep LOGIN PASSWORD 'pw'");
     await primary.query("CREATE ROLE outsider REPLICATION LOGIN PASSWORD 'x'");
 
-    const wrong = await pgError(cluster.addStandby('bad1', { conninfo: 'user=rep password=wrong' }));
+    const wrong = await pgError(cluster().addStandby('bad1', { conninfo: 'user=rep password=wrong' }));
     expect([wrong.code, wrong.message]).to.deep.equal(['28P01', 'pg_basebackup: error: password authentication failed for user "rep"']);
     expect(log(primary)).to.contain('FATAL:  password authentication failed for user "rep"');
-    const noPassword = await pgError(cluster.addStandby('bad2', { conninfo: 'user=rep' }));
+    const noPassword = await pgError(cluster().addStandby('bad2', { conninfo: 'user=rep' }));
     expect(noPassword.message).to.equal('pg_basebackup: error: fe_sendauth: no password supplied');
-    const noReplication = await pgError(cluster.addStandby('bad3', { conninfo: 'user=norep password=pw' }));
+    const noReplication = await pgError(cluster().addStandby('bad3', { conninfo: 'user=norep password=pw' }));
     expect([noReplication.code, noReplication.message]).to.deep.equal(['42501', 'pg_basebackup: error: must be superuser or replication role to start walsender']);
-    const host = await pgError(cluster.addStandby('bad4', { conninfo: 'user=outsider password=x' }));
+    const host = await pgError(cluster().addStandby('bad4', { conninfo: 'user=outsider password=x' }));
     expect([host.code, host.message]).to.deep.equal(['28000', 'pg_basebackup: error: no pg_hba.conf entry for replication connection from host "127.0.0.1", user "outsider", no encryption']);
     expect(log(primary)).to.contain('FATAL:  no pg_hba.conf entry for replication connection from host "127.0.0.1", user "outsider", no encryption');
 
-    const standby = await cluster.addStandby('s1', { conninfo: 'user=rep password=secret' });
+    const standby = await cluster().addStandby('s1', { conninfo: 'user=rep password=secret' });
     await primary.query('CREATE TABLE t (x int)');
     await caughtUp(primary, standby);
     expect((await primary.query('SELECT usename, application_name FROM pg_stat_replication')).rows).to.deep.equal([{ usename: 'rep', application_name: 's1' }]);
   });
 
   it('enforces max_wal_senders, re-points a standby at reload, and keeps it closed with hot_standby = off', async () => {
-    const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG, settings: { max_wal_senders: 2 } });
+    const primary = await cluster().initPrimary('primary', { walSegmentSize: SEG, settings: { max_wal_senders: 2 } });
     await primary.query('CREATE TABLE t (x int)');
-    const standby = await cluster.addStandby('s1', { settings: { wal_retrieve_retry_interval: '50ms' } });
-    const closed = await cluster.addStandby('s2', { settings: { hot_standby: 'off', wal_retrieve_retry_interval: '50ms' } });
+    const standby = await cluster().addStandby('s1', { settings: { wal_retrieve_retry_interval: '50ms' } });
+    const closed = await cluster().addStandby('s2', { settings: { hot_standby: 'off', wal_retrieve_retry_interval: '50ms' } });
     // Both stream (a base backup's walsender counts too until it is gone): no sender is left.
     await eventually(primary, "SELECT count(*) AS n FROM pg_stat_replication WHERE state = 'streaming'", (r) => r.rows[0]!['n'] === 2, 'two streaming standbys');
     const refused = await pgError(closed.query('SELECT 1'));
     expect([refused.code, refused.message, refused.detail]).to.deep.equal(['57P03', 'the database system is not accepting connections', 'Hot standby mode is disabled.']);
-    const full = await pgError(cluster.addStandby('s3'));
+    const full = await pgError(cluster().addStandby('s3'));
     expect([full.code, full.message]).to.deep.equal(['53300', 'pg_basebackup: error: number of requested standby connections exceeds max_wal_senders (currently 2)']);
 
     // Pointed elsewhere (nobody there), then back through a slot: no restart needed.
@@ -350,22 +348,12 @@ for (const placement of ['inline', 'thread'] as ServerPlacement[]) describe(`str
 
 describe('streaming replication (thread placement): servers that die', function () {
   this.timeout(60_000);
-  let dir: string;
-  let cluster: Cluster;
-
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'walship-repl-'));
-    cluster = await Cluster.create({ dir, placement: 'thread' });
-  });
-  afterEach(async () => {
-    await cluster.destroy();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const cluster = clusterPerTest('thread');
 
   it('is restarted and resumes streaming from where it had flushed', async () => {
-    const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG });
+    const primary = await cluster().initPrimary('primary', { walSegmentSize: SEG });
     await primary.query('CREATE TABLE t (x int)');
-    const standby = await cluster.addStandby('s1', { slot: 's1', settings: { wal_retrieve_retry_interval: '50ms' } });
+    const standby = await cluster().addStandby('s1', { slot: 's1', settings: { wal_retrieve_retry_interval: '50ms' } });
     for (let i = 0; i < 100; i++) await primary.query('INSERT INTO t VALUES ($1)', [i]);
     const flushedBefore = await caughtUp(primary, standby);
     await standby.crash();
@@ -382,9 +370,9 @@ describe('streaming replication (thread placement): servers that die', function 
   });
 
   it('a standby sees its primary crash at once, reconnects after the retry interval and streams on', async () => {
-    const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG });
+    const primary = await cluster().initPrimary('primary', { walSegmentSize: SEG });
     await primary.query('CREATE TABLE t (x int)');
-    const standby = await cluster.addStandby('s1', { slot: 's1', settings: { wal_retrieve_retry_interval: '50ms' } });
+    const standby = await cluster().addStandby('s1', { slot: 's1', settings: { wal_retrieve_retry_interval: '50ms' } });
     await primary.query('INSERT INTO t VALUES (1)');
     await caughtUp(primary, standby);
     await primary.crash();

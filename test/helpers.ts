@@ -1,6 +1,9 @@
 /*
- * helpers.ts — waiting without sleeping blindly, and reading lifecycle events.
+ * helpers.ts — waiting without sleeping blindly, reading lifecycle events, server logs and errors.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PgError, type Server } from '../src/index.js';
 import type { Kernel } from '../src/runtime/kernel.js';
 import type { LifecycleEvent, RuntimeEvent } from '../src/runtime/events.js';
 
@@ -29,4 +32,20 @@ export function story(events: RuntimeEvent[], names?: readonly string[]): string
   return events
     .filter((e): e is LifecycleEvent => e.kind !== 'log' && (names === undefined || names.includes(e.name)))
     .map((e) => `${e.name}:${e.kind}`);
+}
+
+/** A server's log file as it stands. */
+export function log(server: Server): string {
+  return readFileSync(join(server.dataDir, 'log', 'postgresql.log'), 'utf8');
+}
+
+/** The PgError `promise` rejects with (anything else fails the test). */
+export async function pgError(promise: Promise<unknown>): Promise<PgError> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof PgError) return err;
+    throw err;
+  }
+  throw new Error('expected a PgError');
 }

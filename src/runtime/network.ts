@@ -8,7 +8,7 @@
  */
 import { nanoid } from 'nanoid';
 import type { Kernel } from './kernel.js';
-import type { Link, LinkHandler } from './transport/link.js';
+import type { LinkHandler } from './transport/link.js';
 import { dialTcp, listenTcp, TcpLink, type TcpAddress } from './transport/tcp.js';
 
 /** Returns true to take the link over (placement.ts does, for its process hosts). */

@@ -8,24 +8,10 @@ import { expect } from 'chai';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Cluster, PgError, type QueryResult, type Server, type ServerPlacement } from '../../src/index.js';
-import { until } from '../helpers.js';
+import { Cluster, type QueryResult, type Server, type ServerPlacement } from '../../src/index.js';
+import { log, pgError, until } from '../helpers.js';
 
 const SEG = 1024 * 1024;
-
-function log(server: Server): string {
-  return readFileSync(join(server.dataDir, 'log', 'postgresql.log'), 'utf8');
-}
-
-async function pgError(promise: Promise<unknown>): Promise<PgError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof PgError) return err;
-    throw err;
-  }
-  throw new Error('expected a PgError');
-}
 
 /** Polls a query until `check` holds for its result. */
 async function eventually(server: Server, sql: string, check: (r: QueryResult) => boolean, what: string, timeoutMs = 15_000): Promise<QueryResult> {

@@ -1,11 +1,18 @@
 #!/usr/bin/env node
 /*
- * walship.ts — the command line. For now it has one command, `demo`: the actor runtime at
- * work (a supervised tree over this thread, a worker thread and a child process, a crash and
- * its restart), then one server committing, being killed and recovering. The replication
- * demo extends it once standbys exist.
+ * walship.ts — the command line. `demo`: the actor runtime at work (a supervised tree over
+ * this thread, a worker thread and a child process, a crash and its restart), then one
+ * server committing, being killed and recovering, then a standby streaming from it.
+ * `bench`: what each synchronous_commit level costs, on a primary with standbys, and
+ * beside PostgreSQL 15 if asked (scripts/bench/bench.ts).
  */
-import { Command } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { runBench } from './bench/bench.js';
+import {
+  DEFAULT_DURATION_SECONDS, DEFAULT_OPTIONS, DEFAULT_STANDBY_NAMES, MIXES, OptionError, parseClients, parseDuration, parseMix, parseModes,
+  parsePlacement, parseStandbyNames, parseStandbys, parseTransactions, PLACEMENTS, SYNCHRONOUS_COMMIT_LEVELS,
+  type BenchOptions, type Mix, type RunLength, type SynchronousCommit,
+} from './bench/options.js';
 import { runDemo } from './demo.js';
 import { runServerDemo } from './server-demo.js';
 
@@ -24,6 +31,74 @@ program
   .action(async (options: { rounds: number }) => {
     await runDemo(options.rounds, (line) => console.log(line));
     await runServerDemo((line) => console.log(line));
+  });
+
+/** An option parser whose mistakes commander reports as "option '--x' argument 'y' is invalid. <why>". */
+function checked<T>(parse: (text: string) => T): (text: string) => T {
+  return (text) => {
+    try {
+      return parse(text);
+    } catch (err) {
+      if (err instanceof OptionError) throw new InvalidArgumentError(err.message);
+      throw err;
+    }
+  };
+}
+
+interface BenchFlags {
+  clients: number[];
+  duration?: RunLength;
+  transactions?: RunLength;
+  modes: SynchronousCommit[];
+  standbyNames?: string[];
+  standbys: number;
+  placement: BenchOptions['placement'];
+  mix: Mix;
+  json?: string;
+  svg?: string;
+  comparePostgres?: boolean;
+  dir?: string;
+  progress: boolean;
+}
+
+program
+  .command('bench')
+  .description('measure commit latency and throughput at each synchronous_commit level on a primary with standbys')
+  .addOption(new Option('--clients <list>', 'client counts to run, comma-separated').argParser(checked(parseClients)).default([...DEFAULT_OPTIONS.clients], DEFAULT_OPTIONS.clients.join(',')))
+  .addOption(new Option('--duration <seconds>', `length of each run (default: ${DEFAULT_DURATION_SECONDS})`).argParser(checked(parseDuration)).conflicts('transactions'))
+  .addOption(new Option('--transactions <n>', 'transactions per client in each run, instead of a duration').argParser(checked(parseTransactions)))
+  .addOption(new Option('--modes <list>', 'synchronous_commit levels, comma-separated').argParser(checked(parseModes)).default([...DEFAULT_OPTIONS.modes], SYNCHRONOUS_COMMIT_LEVELS.join(',')))
+  .option('--standby-names <value>', `a synchronous_standby_names value to run under; repeat for several (default: "${DEFAULT_STANDBY_NAMES}")`,
+    (value: string, previous: string[] | undefined) => [...(previous ?? []), checked(parseStandbyNames)(value)])
+  .option('--standbys <n>', 'number of standbys, named s1..sN', checked(parseStandbys), DEFAULT_OPTIONS.standbys)
+  .addOption(new Option('--placement <where>', 'where the walship servers run').choices(PLACEMENTS).argParser(checked(parsePlacement)).default(DEFAULT_OPTIONS.placement))
+  .addOption(new Option('--mix <name>', 'the transaction: insert (one new row) or update (a random preloaded row)').choices(MIXES).argParser(checked(parseMix)).default(DEFAULT_OPTIONS.mix))
+  .option('--json <file>', 'write the results as JSON')
+  .option('--svg <file>', 'write a latency chart (p50 and p99 per mode, log scale) as SVG')
+  .option('--compare-postgres', "run the same topology and runs on PostgreSQL 15 (/usr/lib/postgresql/15/bin) with pgbench, side by side")
+  .option('--dir <path>', 'where the data directories go (kept afterwards); default a temporary directory, removed at the end')
+  .option('--no-progress', 'no progress bar (there is none anyway when stderr is not a terminal)')
+  .action(async (flags: BenchFlags) => {
+    const options: BenchOptions = {
+      clients: flags.clients,
+      length: flags.transactions ?? flags.duration ?? DEFAULT_OPTIONS.length,
+      modes: flags.modes,
+      standbyNames: flags.standbyNames ?? DEFAULT_OPTIONS.standbyNames,
+      standbys: flags.standbys,
+      placement: flags.placement,
+      mix: flags.mix,
+      ...(flags.json === undefined ? {} : { jsonFile: flags.json }),
+      ...(flags.svg === undefined ? {} : { svgFile: flags.svg }),
+      comparePostgres: flags.comparePostgres === true,
+      ...(flags.dir === undefined ? {} : { dir: flags.dir }),
+      progress: flags.progress,
+    };
+    try {
+      await runBench(options, { print: (line) => console.log(line), note: (line) => console.error(line) });
+    } catch (err) {
+      console.error(`walship bench: error: ${err instanceof Error ? err.message : String(err)}`);
+      process.exitCode = 1;
+    }
   });
 
 await program.parseAsync();

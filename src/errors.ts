@@ -61,6 +61,7 @@ export const SqlState = {
   UndefinedFile: '58P01',
   UnableToConnect: '08001',
   ConfigurationLimitExceeded: '53400',
+  QueryCanceled: '57014',
 } as const;
 
 export interface PgErrorFields {

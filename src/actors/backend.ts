@@ -18,7 +18,7 @@ import { parseSql, type ParsedStatement } from '../sql/parse.js';
 import { commandOnly, type QueryResult } from '../sql/result.js';
 import type { Isolation } from '../sql/transaction.js';
 import type { CheckpointNow } from './checkpointer.js';
-import type { EndSession, Execute, Executed } from './shmem.js';
+import type { CancelRequest, EndSession, Execute, Executed } from './shmem.js';
 
 export interface BackendArgs {
   readonly session: string;
@@ -116,6 +116,10 @@ class Backend implements Actor {
       case 'CheckpointDone':
       case 'ServerCommandDone':
         return this.onStatementDone(msg as Executed | { type: 'CheckpointDone'; tag: number } | ServerCommandDone, ctx);
+      case 'Cancel':
+        // The client's cancel request (libpq's PQcancel): what waits in shmem for this session stops waiting.
+        ctx.send(this.args.shmem, { type: 'CancelRequest', session: this.args.session } satisfies CancelRequest);
+        return;
       case 'ConfigReloaded':
         // A reload changes what this session sees for settings it did not SET itself.
         this.server.load((msg as ConfigReloaded).confFiles);

@@ -147,6 +147,7 @@ class Postmaster implements Actor {
     ctx.send(this.shmem!, {
       type: 'ShmemSettings', maxReplicationSlots: this.setting('max_replication_slots'), maxWalSizeMb: this.setting('max_wal_size'),
       walKeepSizeMb: this.setting('wal_keep_size'), maxSlotWalKeepSizeMb: this.setting('max_slot_wal_keep_size'), walSegmentSize: this.args.walSegmentSize,
+      synchronousStandbyNames: this.setting('synchronous_standby_names'),
     } satisfies ShmemSettings);
     if (this.walwriter !== null) {
       ctx.send(this.walwriter, {

@@ -22,6 +22,8 @@
 import { Packr, Unpackr } from 'msgpackr';
 import { assert } from '../assert.js';
 import type { PgErrorFields } from '../errors.js';
+import { parseStandbyNames, type StandbyNames } from '../replication/standby-names.js';
+import { releasedPositions, syncStates, type SyncCandidate } from '../replication/syncrep.js';
 import { defineBehaviour, type Actor, type ActorRef, type Message } from '../runtime/actor.js';
 import type { Context } from '../runtime/context.js';
 import { Engine, type ExecuteOptions, type Outcome, type WaitKey } from '../sql/engine.js';
@@ -68,7 +70,8 @@ export interface EndSession extends Message { readonly type: 'EndSession'; reado
 export interface LoadImage extends Message { readonly type: 'LoadImage'; readonly image: Uint8Array | null; readonly standby?: boolean }
 /** Records to redo; `notify` hears `Applied` once they are (the walreceiver reports it as replay_lsn). */
 export interface Replay extends Message { readonly type: 'Replay'; readonly records: readonly WalRecord[]; readonly notify?: ActorRef | null }
-export interface Applied extends Message { readonly type: 'Applied'; readonly lsn: Lsn }
+/** `force`: a remote_apply commit was among them: its primary waits for this reply. */
+export interface Applied extends Message { readonly type: 'Applied'; readonly lsn: Lsn; readonly force?: boolean }
 
 /** Authentication asks for a role's attributes and verifier. */
 export interface RoleLookup extends Message { readonly type: 'RoleLookup'; readonly name: string; readonly replyTo: ActorRef }
@@ -94,7 +97,10 @@ export interface ShmemSettings extends Message {
   readonly walKeepSizeMb: number;
   readonly maxSlotWalKeepSizeMb: number;
   readonly walSegmentSize: number;
+  readonly synchronousStandbyNames: string;
 }
+/** Session.cancel(): a commit of `session` waiting for synchronous replication stops waiting. */
+export interface CancelRequest extends Message { readonly type: 'CancelRequest'; readonly session: string }
 /** Slots read from pg_replslot at start. */
 export interface LoadSlots extends Message { readonly type: 'LoadSlots'; readonly slots: readonly PersistedSlot[] }
 /**
@@ -202,7 +208,19 @@ class Shmem implements Actor {
   private receiver: ReceiverStatus | null = null;
   private readonly slots = new Map<string, SlotStatus>();
   private readonly holds = new Map<string, Lsn>();
-  private settings: ShmemSettings = { type: 'ShmemSettings', maxReplicationSlots: 10, maxWalSizeMb: 1024, walKeepSizeMb: 0, maxSlotWalKeepSizeMb: -1, walSegmentSize: 16 * 1024 * 1024 };
+  private settings: ShmemSettings = {
+    type: 'ShmemSettings', maxReplicationSlots: 10, maxWalSizeMb: 1024, walKeepSizeMb: 0, maxSlotWalKeepSizeMb: -1, walSegmentSize: 16 * 1024 * 1024,
+    synchronousStandbyNames: '',
+  };
+  /** synchronous_standby_names as parsed (null: no synchronous replication). */
+  private syncConfig: StandbyNames | null = null;
+  /** Commits flushed here and waiting for standbys, by the position they wait for, in LSN order. */
+  private readonly syncWaiters: Record<SyncPosition, SyncWaiter[]> = { write: [], flush: [], apply: [] };
+  /** How far the synchronous standbys have reached, at each level (PostgreSQL's lsn[] in WalSndCtl). */
+  private readonly syncReleased: Record<SyncPosition, Lsn> = { write: 0, flush: 0, apply: 0 };
+  /** Standby: pg_wal_replay_pause() holds replay here until pg_wal_replay_resume(). */
+  private replayPaused = false;
+  private readonly pausedReplay: Replay[] = [];
   private oldestSegmentOnDisk = 0;
   /** Slot files written by the statement being executed: its reply waits for them. */
   private slotIo: FileOp[] = [];
@@ -229,13 +247,15 @@ class Shmem implements Actor {
       }
       case 'Replay': {
         const replay = msg as Replay;
-        for (const record of replay.records) {
-          redo(this.state, record);
-          this.lastRecord = record.lsn;
-          this.replayedEnd = record.endLsn;
-          if (this.standby) this.trackRunning(record);
+        if (this.replayPaused) {
+          this.pausedReplay.push(replay);
+          return;
         }
-        if (replay.notify != null) ctx.send(replay.notify, { type: 'Applied', lsn: this.replayedEnd } satisfies Applied);
+        return this.replay(replay, ctx);
+      }
+      case 'CancelRequest': {
+        const session = (msg as CancelRequest).session;
+        this.cancelSyncWait(session, false, ctx);
         return;
       }
       case 'RoleLookup': {
@@ -252,14 +272,15 @@ class Shmem implements Actor {
         if (slot !== undefined && !slot.invalidated && status.flush !== null && status.flush > slot.restartLsn) {
           this.slots.set(slot.name, { ...slot, restartLsn: status.flush });
         }
-        return;
+        return this.releaseSyncWaiters(ctx);
       }
       case 'WalSenderGone': {
         const gone = msg as WalSenderGone;
         this.senders.delete(gone.pid);
         const slot = gone.slot === null ? undefined : this.slots.get(gone.slot);
         if (slot !== undefined && slot.activePid === gone.pid) this.slots.set(slot.name, { ...slot, activePid: null });
-        return;
+        // A synchronous standby that left is replaced by the next potential one at once.
+        return this.releaseSyncWaiters(ctx);
       }
       case 'ReceiverReport': {
         this.receiver = (msg as ReceiverReport).status;
@@ -272,9 +293,16 @@ class Shmem implements Actor {
         else this.holds.set(hold.key, hold.lsn);
         return;
       }
-      case 'ShmemSettings':
+      case 'ShmemSettings': {
         this.settings = msg as ShmemSettings;
-        return;
+        try {
+          this.syncConfig = parseStandbyNames(this.settings.synchronousStandbyNames);
+        } catch {
+          this.syncConfig = null; // refused when the files were read; never here
+        }
+        // Emptied (or lowered): waiting commits go now.
+        return this.releaseSyncWaiters(ctx);
+      }
       case 'LoadSlots':
         for (const slot of (msg as LoadSlots).slots) {
           this.slots.set(slot.name, { ...slot, activePid: null });
@@ -318,6 +346,7 @@ class Shmem implements Actor {
         // Whatever the session still had queued or parked dies with it (it must not run as
         // an autocommit statement of nobody's), and its transaction aborts in queue order.
         const session = (msg as EndSession).session;
+        this.cancelSyncWait(session, true, ctx);
         for (const [key, list] of this.parked) {
           const kept = list.filter((m) => m.session !== session);
           if (kept.length === 0) this.parked.delete(key);
@@ -401,7 +430,8 @@ class Shmem implements Actor {
       this.wake(ctx);
       return;
     }
-    this.insert(outcome.records, ctx, (inserted, c) => {
+    const records = commit !== null && msg.synchronousCommit === 'remote_apply' ? withApplyFeedback(outcome.records, commit) : outcome.records;
+    this.insert(records, ctx, (inserted, c) => {
       if (commit === null) {
         reply();
         this.wake(c);
@@ -410,14 +440,78 @@ class Shmem implements Actor {
         reply();
         this.wake(c);
       } else {
-        // The commit becomes visible, and is acknowledged, only once it is on disk.
-        this.flush(inserted.endLsn, c, () => {
-          this.engine.finishCommit(commit);
-          reply();
-          this.wake(c);
+        // The commit becomes visible, and is acknowledged, only once it is on disk, and on
+        // the synchronous standbys as far as its level asks; until then it holds its locks.
+        this.flush(inserted.endLsn, c, (_, c2) => {
+          const done = (c3: Context, notice?: PgErrorFields): void => {
+            this.engine.finishCommit(commit);
+            if (outcome.kind === 'done') {
+              const result = notice === undefined ? outcome.result : { ...outcome.result, notices: [notice] };
+              ctx.send(msg.replyTo, { type: 'Executed', tag: msg.tag, ok: true, result } satisfies Executed);
+            }
+            this.wake(c3);
+          };
+          const position = SYNC_POSITION[msg.synchronousCommit];
+          if (position === undefined || this.syncConfig === null) return done(c2);
+          this.syncWaiters[position].push({ lsn: inserted.endLsn, session: msg.session, release: done });
+          this.releaseSyncWaiters(c2);
         });
       }
     });
+  }
+
+  /** Releases the commits whose position the synchronous standbys have reached (all of them when there is no synchronous replication). */
+  private releaseSyncWaiters(ctx: Context): void {
+    const positions = this.syncConfig === null ? null : releasedPositions(this.syncConfig, this.syncCandidates());
+    for (const level of ['write', 'flush', 'apply'] as const) {
+      const queue = this.syncWaiters[level];
+      // As PostgreSQL's, the released position only rises (a standby that leaves does not lower it).
+      const now = positions === null ? null : positions[level];
+      if (now !== null && now > this.syncReleased[level]) this.syncReleased[level] = now;
+      const upTo = positions === null ? Infinity : this.syncReleased[level];
+      let released = 0;
+      while (released < queue.length && queue[released]!.lsn <= upTo) released++;
+      for (const waiter of queue.splice(0, released)) waiter.release(ctx);
+    }
+  }
+
+  /**
+   * A waiting commit whose session cancels (or ends) stops waiting: it stands locally,
+   * as PostgreSQL says in its WARNING, and becomes visible.
+   */
+  private cancelSyncWait(session: string, terminating: boolean, ctx: Context): void {
+    for (const queue of Object.values(this.syncWaiters)) {
+      const index = queue.findIndex((w) => w.session === session);
+      if (index < 0) continue;
+      const [waiter] = queue.splice(index, 1);
+      const notice: PgErrorFields = {
+        code: terminating ? SqlState.AdminShutdown : SqlState.QueryCanceled, severity: 'WARNING',
+        message: terminating ? 'canceling the wait for synchronous replication and terminating connection due to administrator command' : 'canceling wait for synchronous replication due to user request',
+        detail: 'The transaction has already committed locally, but might not have been replicated to the standby.',
+      };
+      ctx.log('warning', notice.message);
+      ctx.log('info', `DETAIL:  ${notice.detail}`);
+      waiter!.release(ctx, notice);
+    }
+  }
+
+  /** The walsenders as synchronous replication sees them. */
+  private syncCandidates(): SyncCandidate[] {
+    return [...this.senders.values()].map((s) => ({
+      pid: s.pid, applicationName: s.applicationName, state: s.state, write: s.write, flush: s.flush, apply: s.apply,
+    }));
+  }
+
+  private replay(replay: Replay, ctx: Context): void {
+    let feedback = false;
+    for (const record of replay.records) {
+      redo(this.state, record);
+      this.lastRecord = record.lsn;
+      this.replayedEnd = record.endLsn;
+      if (this.standby) this.trackRunning(record);
+      if (record.rmgr === Rmgr.Transaction && (record.body as { applyFeedback?: boolean }).applyFeedback === true) feedback = true;
+    }
+    if (replay.notify != null) ctx.send(replay.notify, { type: 'Applied', lsn: this.replayedEnd, ...(feedback ? { force: true } : {}) } satisfies Applied);
   }
 
   /** Sends records to the walwriter and holds all other work until their LSNs come back. */
@@ -514,7 +608,7 @@ class Shmem implements Actor {
       view: (name: string): ViewRows | undefined => {
         switch (name) {
           case 'pg_stat_replication':
-            return pgStatReplication([...this.senders.values()].sort((a, b) => a.pid - b.pid));
+            return pgStatReplication([...this.senders.values()].sort((a, b) => a.pid - b.pid), syncStates(this.syncConfig, this.syncCandidates()));
           case 'pg_stat_wal_receiver':
             return pgStatWalReceiver(this.receiver);
           case 'pg_replication_slots':
@@ -531,6 +625,18 @@ class Shmem implements Actor {
             return { value: this.standby ? lsnText(this.replayedEnd) : null, type: 'pg_lsn' };
           case 'pg_last_xact_replay_timestamp':
             return { value: this.standby ? this.lastReplayTime : null, type: 'timestamptz' };
+          case 'pg_wal_replay_pause':
+          case 'pg_wal_replay_resume':
+            this.requireRecovery();
+            if (name === 'pg_wal_replay_pause') this.replayPaused = true;
+            else this.resumeReplay(ctx);
+            return { value: '', type: 'text' };
+          case 'pg_is_wal_replay_paused':
+            this.requireRecovery();
+            return { value: this.replayPaused, type: 'bool' };
+          case 'pg_get_wal_replay_pause_state':
+            this.requireRecovery();
+            return { value: this.replayPaused ? 'paused' : 'not paused', type: 'text' };
           case 'pg_create_physical_replication_slot':
             return this.createSlot(String(args[0]), args[1] === true);
           case 'pg_drop_replication_slot':
@@ -541,6 +647,19 @@ class Shmem implements Actor {
         }
       },
     };
+  }
+
+  /** Recovery control functions work on a standby only, as in PostgreSQL. */
+  private requireRecovery(): void {
+    if (!this.recovering) {
+      throw new PgError({ code: SqlState.ObjectNotInPrerequisiteState, message: 'recovery is not in progress', hint: 'Recovery control functions can only be executed during recovery.' });
+    }
+  }
+
+  /** pg_wal_replay_resume(): what arrived while paused is replayed, in order. */
+  private resumeReplay(ctx: Context): void {
+    this.replayPaused = false;
+    for (const replay of this.pausedReplay.splice(0)) this.replay(replay, ctx);
   }
 
   private walKeep(): WalKeepSettings {
@@ -649,6 +768,26 @@ class Shmem implements Actor {
 
 export interface ShmemArgs {
   readonly dataDir: string;
+}
+
+type SyncPosition = 'write' | 'flush' | 'apply';
+
+/** What each synchronous_commit level waits for on the synchronous standbys. */
+const SYNC_POSITION: Readonly<Record<string, SyncPosition>> = { remote_write: 'write', on: 'flush', remote_apply: 'apply' };
+
+interface SyncWaiter {
+  readonly lsn: Lsn;
+  readonly session: string;
+  readonly release: (ctx: Context, notice?: PgErrorFields) => void;
+}
+
+/**
+ * A remote_apply commit's record says so (PostgreSQL's XACT_COMPLETION_APPLY_FEEDBACK): the
+ * standby that replays it answers at once, since a commit on the primary waits for that.
+ */
+function withApplyFeedback(records: readonly WalRecordInput[], xid: Xid): WalRecordInput[] {
+  return records.map((r) => (r.rmgr === Rmgr.Transaction && r.info === XactInfo.Commit && r.xid === xid
+    ? { ...r, body: { ...(r.body as object), applyFeedback: true } } : r));
 }
 
 /** A slot's persistent part, to tell whether its file is up to date. */

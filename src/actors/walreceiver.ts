@@ -194,11 +194,14 @@ class WalReceiver implements Actor {
       }
       case 'WalWritten':
         return this.onWritten(msg as IoResult, ctx);
-      case 'Applied':
-        // Reported with the next flush or status interval, as PostgreSQL does (only a
-        // remote_apply commit asks for a reply as soon as it is applied).
-        this.applied = Math.max(this.applied, (msg as Applied).lsn);
+      case 'Applied': {
+        // Reported with the next flush or status interval, as PostgreSQL does, unless a
+        // remote_apply commit was replayed: its primary waits for this reply.
+        const applied = msg as Applied;
+        this.applied = Math.max(this.applied, applied.lsn);
+        if (applied.force === true && this.phase === 'streaming') this.sendStatus(true, ctx);
         return;
+      }
       case 'ReceiverTick':
         return this.tick(ctx);
       case 'WalReceiverSettings': {

@@ -346,6 +346,15 @@ export class Session {
     }
   }
 
+  /**
+   * Asks the server to cancel what this session waits for, as libpq's PQcancel does. Today
+   * that is a commit waiting for synchronous replication: it returns at once with
+   * PostgreSQL's WARNING in `notices` (the commit stands locally). Resolves when sent.
+   */
+  cancel(): void {
+    if (this.endedWith === null) this.kernel.send(this.backend, { type: 'Cancel' });
+  }
+
   /** The server went away: queries in flight and later ones fail with `error`. */
   terminate(error: PgError): void {
     if (this.endedWith !== null) return;

@@ -12,6 +12,7 @@
  */
 import { PgError, SqlState } from '../errors.js';
 import { formatWithUnit, parseWithUnit, unitHint, type UnitKind } from './units.js';
+import { parseStandbyNames } from '../replication/standby-names.js';
 
 export type SettingContext = 'internal' | 'postmaster' | 'sighup' | 'user';
 export type SettingValue = boolean | number | string;
@@ -26,7 +27,7 @@ export type SettingDefinition = Common & (
   | { readonly type: 'bool'; readonly default: boolean }
   | { readonly type: 'integer'; readonly default: number; readonly min: number; readonly max: number; readonly unit?: { readonly kind: UnitKind; readonly base: number } }
   | { readonly type: 'real'; readonly default: number; readonly min: number; readonly max: number }
-  | { readonly type: 'string'; readonly default: string }
+  | { readonly type: 'string'; readonly default: string; readonly check?: (value: string) => void }
   | { readonly type: 'enum'; readonly default: string; readonly values: readonly string[] }
 );
 
@@ -61,7 +62,10 @@ export const SETTINGS: readonly SettingDefinition[] = [
   { name: 'wal_retrieve_retry_interval', type: 'integer', default: 5000, min: 1, max: INT_MAX, unit: MS, context: 'sighup', description: 'Sets the time to wait before retrying to retrieve WAL after a failed attempt.' },
   { name: 'primary_conninfo', type: 'string', default: '', context: 'sighup', description: 'Sets the connection string to be used to connect to the sending server.' },
   { name: 'primary_slot_name', type: 'string', default: '', context: 'sighup', description: 'Sets the name of the replication slot to use on the sending server.' },
-  { name: 'synchronous_standby_names', type: 'string', default: '', context: 'sighup', description: 'Number of synchronous standbys and list of names of potential synchronous ones.' },
+  {
+    name: 'synchronous_standby_names', type: 'string', default: '', context: 'sighup', description: 'Number of synchronous standbys and list of names of potential synchronous ones.',
+    check: (value) => void parseStandbyNames(value),
+  },
   { name: 'archive_mode', type: 'enum', default: 'off', values: ['always', 'on', 'off'], context: 'postmaster', description: 'Allows archiving of WAL files using archive_command.' },
   { name: 'archive_command', type: 'string', default: '', context: 'sighup', description: 'Sets the shell command that will be called to archive a WAL file.' },
   { name: 'restore_command', type: 'string', default: '', context: 'sighup', description: 'Sets the shell command that will be called to retrieve an archived WAL file.' },
@@ -141,6 +145,7 @@ export function checkValue(def: SettingDefinition, text: string): SettingValue {
       return value;
     }
     case 'string':
+      def.check?.(text);
       return text;
   }
 }

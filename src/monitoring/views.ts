@@ -65,7 +65,13 @@ export type WalKeepSettings = Omit<WalAvailabilityInput, 'restartLsn'>;
 
 const lsn = (value: Lsn | null): Datum => (value === null || value === 0 ? null : formatLsn(value));
 
-export function pgStatReplication(senders: Iterable<WalSenderStatus>): ViewRows {
+/** sync_priority and sync_state of a walsender (see replication/syncrep.ts). */
+export interface SyncStatus {
+  readonly priority: number;
+  readonly state: 'sync' | 'potential' | 'quorum' | 'async';
+}
+
+export function pgStatReplication(senders: Iterable<WalSenderStatus>, sync: ReadonlyMap<number, SyncStatus>): ViewRows {
   const columns = [
     { name: 'pid', type: 'int4' }, { name: 'usesysid', type: 'int4' }, { name: 'usename', type: 'text' },
     { name: 'application_name', type: 'text' }, { name: 'client_addr', type: 'text' }, { name: 'client_hostname', type: 'text' },
@@ -79,7 +85,7 @@ export function pgStatReplication(senders: Iterable<WalSenderStatus>): ViewRows 
     s.pid, 10, s.usename, s.applicationName, s.clientAddr, null, -1, s.backendStart, null,
     s.state, lsn(s.sent), lsn(s.write), lsn(s.flush), lsn(s.apply),
     formatInterval(s.writeLag), formatInterval(s.flushLag), formatInterval(s.replayLag),
-    0, 'async', s.replyTime,
+    sync.get(s.pid)?.priority ?? 0, sync.get(s.pid)?.state ?? 'async', s.replyTime,
   ]);
   return { columns, rows };
 }

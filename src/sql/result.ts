@@ -2,6 +2,7 @@
  * result.ts — what a statement returns to its client, shaped as the public API promises:
  * `{ command, rowCount, columns, rows }`, rows as objects keyed by column name.
  */
+import type { PgErrorFields } from '../errors.js';
 import type { TypeName } from '../storage/catalog.js';
 
 export interface ResultColumn {
@@ -16,6 +17,8 @@ export interface QueryResult {
   readonly rowCount: number | null;
   readonly columns: readonly ResultColumn[];
   readonly rows: readonly Record<string, unknown>[];
+  /** WARNINGs and NOTICEs the server sent along (libpq hands them to its notice processor). */
+  readonly notices?: readonly PgErrorFields[];
 }
 
 export function commandOnly(command: string): QueryResult {

@@ -5,11 +5,11 @@
  * address book to the upstream's postmaster), authenticates (trust, or SCRAM-SHA-256 with
  * the password in the connection string), checks that the upstream is the same cluster
  * (IDENTIFY_SYSTEM), and asks for WAL from `startLsn` on its timeline, through
- * primary_slot_name if set. Received WAL is written to its own pg_wal at the same positions
- * and flushed (one write + fdatasync per batch that arrived meanwhile), then handed to
- * startup to replay. Write, flush and apply positions go back to the upstream after each
- * flush, when a keepalive asks, and every wal_receiver_status_interval (the apply position
- * rides along: as in PostgreSQL, replay alone does not prompt a reply).
+ * primary_slot_name if set. Received WAL is written to its own pg_wal at the same positions,
+ * reported written, then flushed (one write and one fdatasync per batch that arrived
+ * meanwhile), reported flushed and handed to startup to replay. The apply position rides
+ * on those replies and on one every wal_receiver_status_interval; replay prompts a reply of
+ * its own only for a remote_apply commit, whose primary waits for it (as in PostgreSQL).
  *
  * A refused or dropped connection is logged as PostgreSQL logs it and retried after
  * wal_retrieve_retry_interval, from where WAL was flushed; an upstream silent for
@@ -85,6 +85,10 @@ class WalReceiver implements Actor {
   private receiveStart: Lsn;
   private applied: Lsn = 0;
   private readonly queue: { start: Lsn; bytes: Uint8Array }[] = [];
+  /** Written to pg_wal, maybe not yet flushed (what remote_write waits for). */
+  private written: Lsn = 0;
+  /** The files of the batch being written, to flush next. */
+  private syncing: string[] = [];
   private writing: { start: Lsn; bytes: Uint8Array }[] | null = null;
   private readonly preallocated = new Set<number>();
   private lastReceived = 0;
@@ -194,6 +198,8 @@ class WalReceiver implements Actor {
       }
       case 'WalWritten':
         return this.onWritten(msg as IoResult, ctx);
+      case 'WalFlushed':
+        return this.onFlushed(msg as IoResult, ctx);
       case 'Applied': {
         // Reported with the next flush or status interval, as PostgreSQL does, unless a
         // remote_apply commit was replayed: its primary waits for this reply.
@@ -325,7 +331,8 @@ class WalReceiver implements Actor {
       }
     }
     this.writing = batch;
-    ctx.io({ kind: 'file.writeBatch', files: [...files.values()], sync: true }, 'WalWritten');
+    this.syncing = [...files.values()].map((f) => f.path);
+    ctx.io({ kind: 'file.writeBatch', files: [...files.values()], sync: false }, 'WalWritten');
   }
 
   private entry(segno: number): FileBatchEntry {
@@ -335,10 +342,23 @@ class WalReceiver implements Actor {
     return { path, preallocate: this.args.segmentSize, writes: [] };
   }
 
+  /**
+   * Written (not yet on disk): the primary hears of it at once, as PostgreSQL's walreceiver
+   * replies after each write (remote_write waits for no more), then the flush follows.
+   */
   private onWritten(io: IoResult, ctx: Context): void {
+    if (!io.ok) throw new Error(`could not write to WAL segment: ${io.error.message}`);
+    const last = this.writing!.at(-1)!;
+    this.written = Math.max(this.written, last.start + last.bytes.length);
+    if (this.phase === 'streaming') this.sendStatus(false, ctx);
+    ctx.io({ kind: 'file.sync', paths: this.syncing }, 'WalFlushed');
+  }
+
+  /** On disk: startup may replay it, and the primary hears of the flush. */
+  private onFlushed(io: IoResult, ctx: Context): void {
     const batch = this.writing!;
     this.writing = null;
-    if (!io.ok) throw new Error(`could not write to WAL segment: ${io.error.message}`);
+    if (!io.ok) throw new Error(`could not fdatasync WAL segment: ${io.error.message}`);
     const last = batch.at(-1)!;
     this.flushed = Math.max(this.flushed, last.start + last.bytes.length);
     ctx.send(this.args.startup, { type: 'WalReceived', chunks: batch } satisfies WalReceived);
@@ -349,12 +369,12 @@ class WalReceiver implements Actor {
 
   private sendStatus(replyRequested: boolean, ctx: Context): void {
     if (this.walsender === null) return;
-    const key = `${this.flushed}/${this.applied}`;
+    const key = `${this.written}/${this.flushed}/${this.applied}`;
     if (!replyRequested && key === this.lastReported && ctx.now() - this.lastSent < this.statusIntervalMs) return;
     this.lastReported = key;
     this.lastSent = ctx.now();
     ctx.send(this.walsender, {
-      type: 'StandbyStatusUpdate', write: this.flushed, flush: this.flushed, apply: this.applied, replyTime: ctx.now(), replyRequested: false,
+      type: 'StandbyStatusUpdate', write: Math.max(this.written, this.flushed), flush: this.flushed, apply: this.applied, replyTime: ctx.now(), replyRequested: false,
     } satisfies StandbyStatusUpdate);
     this.report(ctx);
   }
@@ -410,7 +430,7 @@ class WalReceiver implements Actor {
   private report(ctx: Context): void {
     const status: ReceiverStatus = {
       pid: this.args.pid, status: this.phase === 'streaming' ? 'streaming' : this.phase === 'waiting' ? 'waiting' : 'starting',
-      receiveStartLsn: this.receiveStart, receiveStartTli: this.args.timeline, writtenLsn: this.flushed, flushedLsn: this.flushed,
+      receiveStartLsn: this.receiveStart, receiveStartTli: this.args.timeline, writtenLsn: Math.max(this.written, this.flushed), flushedLsn: this.flushed,
       receivedTli: this.args.timeline, lastMsgSendTime: this.lastSendTime, lastMsgReceiptTime: this.lastReceived === 0 ? null : this.lastReceived,
       latestEndLsn: this.latestEnd, latestEndTime: this.latestEndTime, slotName: this.args.slotName === '' ? null : this.args.slotName,
       senderHost: this.conninfo.host ?? null, senderPort: this.conninfo.port === undefined ? null : Number(this.conninfo.port),

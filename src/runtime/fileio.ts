@@ -52,9 +52,11 @@ export type FileOp =
   | { readonly kind: 'file.mkdir'; readonly path: string }
   | { readonly kind: 'file.rename'; readonly from: string; readonly to: string }
   | { readonly kind: 'file.unlink'; readonly path: string }
-  | { readonly kind: 'file.append'; readonly path: string; readonly bytes: Uint8Array };
+  | { readonly kind: 'file.append'; readonly path: string; readonly bytes: Uint8Array }
+  /** fdatasync of files written before (a walreceiver reports the write, then flushes). */
+  | { readonly kind: 'file.sync'; readonly paths: readonly string[] };
 
-export const FILE_OP_KINDS = ['file.read', 'file.writeBatch', 'file.writeAtomic', 'file.list', 'file.mkdir', 'file.rename', 'file.unlink', 'file.append'] as const;
+export const FILE_OP_KINDS = ['file.read', 'file.writeBatch', 'file.writeAtomic', 'file.list', 'file.mkdir', 'file.rename', 'file.unlink', 'file.append', 'file.sync'] as const;
 
 const ZEROS = new Uint8Array(1024 * 1024);
 const writeAsync = promisify(write) as unknown as (fd: number, buffer: Uint8Array, offset: number, length: number, position: number) => Promise<{ bytesWritten: number }>;
@@ -114,6 +116,9 @@ export class RealFileIo {
         return null;
       case 'file.append':
         appendFileSync(file.path, file.bytes);
+        return null;
+      case 'file.sync':
+        for (const path of file.paths) fdatasyncSync(this.fd(path));
         return null;
       case 'file.unlink':
         this.forget(file.path);

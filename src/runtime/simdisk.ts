@@ -126,6 +126,15 @@ export class SimDisk {
       case 'file.unlink':
         this.files.delete(op.path);
         return null;
+      case 'file.sync':
+        for (const path of op.paths) {
+          const file = this.files.get(path);
+          if (file === undefined) throw Object.assign(new Error(`ENOENT: no such file, open '${path}'`), { code: 'ENOENT' });
+          for (const w of file.pending) file.durable = apply(file.durable, w.offset, w.bytes);
+          file.pending = [];
+          this.syncs++;
+        }
+        return null;
       case 'file.append': {
         this.requireDir(dirname(op.path));
         const file = this.files.get(op.path) ?? { durable: new Uint8Array(0), pending: [] };

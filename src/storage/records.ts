@@ -54,6 +54,8 @@ export const dropRole = (xid: Xid, body: DropObjectBody): WalRecordInput => ({ r
 export const sequenceLog = (body: SequenceLogBody): WalRecordInput => ({ rmgr: Rmgr.Sequence, info: SequenceInfo.Log, xid: 0, body });
 export const runningXacts = (body: RunningXactsBody): WalRecordInput => ({ rmgr: Rmgr.Standby, info: StandbyInfo.RunningXacts, xid: 0, body });
 export const accessExclusiveLocks = (body: AccessExclusiveLocksBody): WalRecordInput => ({ rmgr: Rmgr.Standby, info: StandbyInfo.Lock, xid: 0, body });
+/** pg_switch_wal(): the current segment ends here (the WAL layer pads it out). */
+export const switchWal = (): WalRecordInput => ({ rmgr: Rmgr.XLOG, info: XlogInfo.Switch, xid: 0, body: {} });
 export const checkpoint = (shutdown: boolean, body: CheckpointBody): WalRecordInput => ({
   rmgr: Rmgr.XLOG, info: shutdown ? XlogInfo.CheckpointShutdown : XlogInfo.CheckpointOnline, xid: 0, body,
 });

@@ -148,6 +148,8 @@ const REDO_BY_NAME: Readonly<Record<string, Redo>> = {
   [`${Rmgr.Standby}:${StandbyInfo.Lock}`]: () => {},
   [`${Rmgr.XLOG}:${XlogInfo.CheckpointShutdown}`]: (state, record) => advanceCounters(state, record.body as CheckpointBody),
   [`${Rmgr.XLOG}:${XlogInfo.CheckpointOnline}`]: (state, record) => advanceCounters(state, record.body as CheckpointBody),
+  // A segment switch changes nothing but where the next record lies (the reader knows).
+  [`${Rmgr.XLOG}:${XlogInfo.Switch}`]: () => {},
 };
 
 /** Redo functions indexed by rmgr * 256 + info: no string building per replayed record. */
@@ -178,7 +180,7 @@ export function describeRecord(record: WalRecordInput): string {
     [Rmgr.Tablespace]: { [TablespaceInfo.Create]: 'CREATE', [TablespaceInfo.Drop]: 'DROP' },
     [Rmgr.Standby]: { [StandbyInfo.RunningXacts]: 'RUNNING_XACTS', [StandbyInfo.Lock]: 'LOCK' },
     [Rmgr.Authid]: { [AuthidInfo.Create]: 'CREATE', [AuthidInfo.Alter]: 'ALTER', [AuthidInfo.Drop]: 'DROP' },
-    [Rmgr.XLOG]: { [XlogInfo.CheckpointShutdown]: 'CHECKPOINT_SHUTDOWN', [XlogInfo.CheckpointOnline]: 'CHECKPOINT_ONLINE' },
+    [Rmgr.XLOG]: { [XlogInfo.CheckpointShutdown]: 'CHECKPOINT_SHUTDOWN', [XlogInfo.CheckpointOnline]: 'CHECKPOINT_ONLINE', [XlogInfo.Switch]: 'SWITCH' },
   };
   return `${RMGR_NAMES[record.rmgr] ?? record.rmgr}/${names[record.rmgr]?.[record.info] ?? `0x${record.info.toString(16)}`}`;
 }

@@ -15,7 +15,7 @@
  */
 import { MAX_WAL_RECORD_BYTES } from '../constants.js';
 import { formatLsn, InvalidLsn, maxAlign, type Lsn } from './lsn.js';
-import { decodeRecordBody, decodeRecordHeader, RECORD_HEADER_SIZE, recordCrc, type WalRecord } from './record.js';
+import { decodeRecordBody, decodeRecordHeader, isSwitchRecord, RECORD_HEADER_SIZE, recordCrc, type WalRecord } from './record.js';
 import {
   checkSegmentHeader, isHeaderProblem, SEGMENT_HEADER_SIZE, segmentFileName, segmentStart, segnoOf,
   type SegmentNumber, type SystemIdentifier, type TimelineId,
@@ -119,12 +119,15 @@ export class WalReader {
     } catch (err) {
       return this.end(start, `undecodable record body at ${formatLsn(start)}: ${(err as Error).message}`, false);
     }
+    let end = maxAlign(whole.end);
+    // After a segment switch the rest of the segment is zeroes: the next record opens the next one.
+    if (isSwitchRecord(header) && end % segmentSize !== 0) end = segmentStart(segnoOf(end, segmentSize) + 1, segmentSize);
     const record: WalRecord = {
-      lsn: start, endLsn: maxAlign(whole.end), prevLsn: header.prevLsn, totalLength: header.totalLength,
+      lsn: start, endLsn: end, prevLsn: header.prevLsn, totalLength: header.totalLength,
       xid: header.xid, rmgr: header.rmgr, info: header.info, body,
     };
     this.prev = start;
-    this.pos = maxAlign(whole.end);
+    this.pos = end;
     this.forgetBefore(segnoOf(this.pos, segmentSize));
     return { kind: 'record', record };
   }

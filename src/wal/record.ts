@@ -22,6 +22,18 @@ import type { Lsn } from './lsn.js';
 
 export const RECORD_HEADER_SIZE = 24;
 
+/**
+ * The segment switch record (PostgreSQL's XLOG_SWITCH, resource manager 0, info 0x40): the
+ * rest of its segment is zeroes and the next record opens the next segment. The WAL layer
+ * itself must know it, since writer and reader both skip to the boundary after it.
+ */
+export const SWITCH_RMGR = 0;
+export const SWITCH_INFO = 0x40;
+
+export function isSwitchRecord(record: { readonly rmgr: number; readonly info: number }): boolean {
+  return record.rmgr === SWITCH_RMGR && record.info === SWITCH_INFO;
+}
+
 export interface WalRecordInput {
   readonly rmgr: number;
   readonly info: number;

@@ -15,7 +15,7 @@
  */
 import { assert } from '../assert.js';
 import { maxAlign, type Lsn } from './lsn.js';
-import { encodeRecord, type WalRecordInput } from './record.js';
+import { encodeRecord, isSwitchRecord, type WalRecordInput } from './record.js';
 import {
   encodeSegmentHeader, isValidSegmentSize, SEGMENT_HEADER_SIZE, segmentStart, segnoOf,
   type SegmentNumber, type SystemIdentifier, type TimelineId,
@@ -112,6 +112,10 @@ export class WalWriterCore {
       }
     }
     this.prev = lsn;
+    if (isSwitchRecord(input) && this.insertPos % this.segmentSize !== 0) {
+      // The segment is finished: zeroes to its end (they compress, and a reader skips them).
+      this.append(new Uint8Array(this.segmentSize - (this.insertPos % this.segmentSize)));
+    }
     // As in PostgreSQL, a record's end includes its alignment padding: the next record starts there.
     return { lsn, endLsn: this.insertPos };
   }

@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { crc32c } from '../../src/wal/crc32c.js';
 import { formatLsn, lsnDiff, maxAlign, parseLsn } from '../../src/wal/lsn.js';
 import { WalReader, type ReadResult } from '../../src/wal/reader.js';
-import type { WalRecord, WalRecordInput } from '../../src/wal/record.js';
+import { SWITCH_INFO, SWITCH_RMGR, type WalRecord, type WalRecordInput } from '../../src/wal/record.js';
 import {
   parseSegmentFileName, SEGMENT_HEADER_SIZE, segmentFileName, walFileName,
 } from '../../src/wal/segment.js';
@@ -103,6 +103,21 @@ describe('segment files', () => {
 });
 
 describe('WAL writer and reader', () => {
+  it('ends a segment at a switch record: zeroes to its end, the next record opens the next segment', () => {
+    const writer = newWriter();
+    const disk = new Disk();
+    const inputs = workload(10, 3);
+    const before = inputs.slice(0, 5).map((input) => writer.insert(input));
+    const switched = writer.insert({ rmgr: SWITCH_RMGR, info: SWITCH_INFO, xid: 0, body: {} });
+    const after = inputs.slice(5).map((input) => writer.insert(input));
+    disk.apply(writer.takeWrites());
+    expect(switched.endLsn % SEG, 'the switch fills its segment').to.equal(0);
+    expect(after[0]!.lsn).to.equal(switched.endLsn + SEGMENT_HEADER_SIZE);
+    const { records } = readAll(disk, SEG);
+    expect(records.map((r) => r.lsn)).to.deep.equal([...before, switched, ...after].map((p) => p.lsn));
+    expect(records[5]!.endLsn).to.equal(switched.endLsn);
+  });
+
   it('reads back every record, in order, with its LSNs, across many segments', () => {
     const writer = newWriter();
     const disk = new Disk();

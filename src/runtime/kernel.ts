@@ -27,6 +27,7 @@ import { randomIds, seededIds, type IdSource } from './ids.js';
 import type { IoOp } from './io.js';
 import { FILE_OP_KINDS, RealFileIo } from './fileio.js';
 import { acquireOffloadPool } from './offload.js';
+import { PROCESS_OP_KINDS, RealShell, type ProcessRunOp } from './shell.js';
 import type { Link } from './transport/link.js';
 import { RealScheduler, type Envelope, type Scheduler } from './scheduler.js';
 
@@ -116,6 +117,9 @@ export class Kernel {
         this.scheduler.registerIo(kind, (op) => files.runAsync(op));
       }
       this.onShutdown(() => files.close());
+      const shell = new RealShell();
+      for (const kind of PROCESS_OP_KINDS) this.scheduler.registerIo(kind, (op) => shell.run(op as ProcessRunOp));
+      this.onShutdown(() => shell.close());
     }
   }
 

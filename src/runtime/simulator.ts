@@ -15,6 +15,7 @@ import { ioError, type IoOp, type SimIoHandler } from './io.js';
 import { Fifo } from './mailbox.js';
 import { simulatedOffload } from './offload.js';
 import { seededRandom, type RandomSource } from './prng.js';
+import { simulatedShell } from './shell.js';
 import type { Envelope, IoOutcome, Scheduler } from './scheduler.js';
 
 interface SimTimer {
@@ -26,7 +27,10 @@ interface SimTimer {
 
 export interface SimOptions {
   readonly seed: number;
-  /** Simulated I/O handlers by op kind (`offload` is built in). */
+  /**
+   * Simulated I/O handlers by op kind. Built in: `offload`, and `process.run` answering as a
+   * shell that finds no command (pass `simulatedShell(answer)` from shell.ts to decide).
+   */
   readonly io?: Readonly<Record<string, SimIoHandler>>;
   /** Keep every step's description (tests compare them); the hash is kept regardless. */
   readonly keepTrace?: boolean;
@@ -64,6 +68,7 @@ export class SimScheduler implements Scheduler {
     this.rng = seededRandom(options.seed);
     this.keepTrace = options.keepTrace ?? true;
     this.io.set('offload', simulatedOffload);
+    this.io.set('process.run', simulatedShell());
     for (const [kind, handler] of Object.entries(options.io ?? {})) this.io.set(kind, handler);
   }
 

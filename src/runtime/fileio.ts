@@ -7,14 +7,17 @@
  * batched positional writes with optional fdatasync (one round trip per group commit),
  * zero-filled preallocation (a reader must see zeros past the end of valid WAL), atomic
  * replacement (write, sync, rename, sync the directory), reads, listings, renames, unlinks.
+ * An archive adds two: writing a new file under a private name, and publishing it under its
+ * real name only if no file has that name yet (link(2), which refuses an existing name
+ * atomically, where rename(2) would silently replace it).
  *
  * The real implementation makes synchronous system calls from the node's own thread: an
  * fdatasync through libuv's pool costs ~100 µs more than a direct call, and a commit is
  * waiting on it. Descriptors are cached per path and closed when the kernel shuts down.
  */
 import {
-  appendFileSync, closeSync, existsSync, fdatasyncSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, renameSync,
-  unlinkSync, writeSync,
+  appendFileSync, closeSync, existsSync, fdatasyncSync, fstatSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readSync,
+  renameSync, unlinkSync, writeSync,
 } from 'node:fs';
 import { fdatasync, write } from 'node:fs';
 import { dirname } from 'node:path';
@@ -54,9 +57,29 @@ export type FileOp =
   | { readonly kind: 'file.unlink'; readonly path: string }
   | { readonly kind: 'file.append'; readonly path: string; readonly bytes: Uint8Array }
   /** fdatasync of files written before (a walreceiver reports the write, then flushes). */
-  | { readonly kind: 'file.sync'; readonly paths: readonly string[] };
+  | { readonly kind: 'file.sync'; readonly paths: readonly string[] }
+  /**
+   * Creates `path` (failing with EEXIST if it exists), writes `bytes` and fsyncs the file. Its
+   * directory entry is not synced: the file is meant to be published by file.publish or a rename.
+   */
+  | { readonly kind: 'file.writeNew'; readonly path: string; readonly bytes: Uint8Array }
+  /**
+   * Gives the complete, synced file `from` the name `to` unless `to` exists, then removes
+   * `from` either way: `{ published: true }`, or `{ published: false }` when a file named `to`
+   * was there first (it is left as it was). Either way `to` is durable when this completes:
+   * the directory is fsynced, and so is an existing `to` (whoever wrote it may not have).
+   * When the op fails, `from` is left for the caller to remove.
+   */
+  | { readonly kind: 'file.publish'; readonly from: string; readonly to: string };
 
-export const FILE_OP_KINDS = ['file.read', 'file.writeBatch', 'file.writeAtomic', 'file.list', 'file.mkdir', 'file.rename', 'file.unlink', 'file.append', 'file.sync'] as const;
+export interface FilePublishResult {
+  readonly published: boolean;
+}
+
+export const FILE_OP_KINDS = [
+  'file.read', 'file.writeBatch', 'file.writeAtomic', 'file.list', 'file.mkdir', 'file.rename', 'file.unlink', 'file.append', 'file.sync',
+  'file.writeNew', 'file.publish',
+] as const;
 
 const ZEROS = new Uint8Array(1024 * 1024);
 const writeAsync = promisify(write) as unknown as (fd: number, buffer: Uint8Array, offset: number, length: number, position: number) => Promise<{ bytesWritten: number }>;
@@ -64,6 +87,14 @@ const fdatasyncAsync = promisify(fdatasync);
 
 function errno(err: unknown): string | undefined {
   return (err as { code?: string }).code;
+}
+
+function unlinkIfExists(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if (errno(err) !== 'ENOENT') throw err;
+  }
 }
 
 /** Real file I/O for one kernel; `close` releases its cached descriptors. */
@@ -122,12 +153,13 @@ export class RealFileIo {
         return null;
       case 'file.unlink':
         this.forget(file.path);
-        try {
-          unlinkSync(file.path);
-        } catch (err) {
-          if (errno(err) !== 'ENOENT') throw err;
-        }
+        unlinkIfExists(file.path);
         return null;
+      case 'file.writeNew':
+        this.writeNew(file.path, file.bytes);
+        return null;
+      case 'file.publish':
+        return this.publish(file.from, file.to);
       default:
         throw new Error(`unknown file operation "${(op as IoOp).kind}"`);
     }
@@ -233,6 +265,45 @@ export class RealFileIo {
     this.forget(path);
     renameSync(temp, path);
     this.syncDir(dirname(path));
+  }
+
+  private writeNew(path: string, bytes: Uint8Array): void {
+    const fd = openSync(path, 'wx');
+    try {
+      let done = 0;
+      while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, done);
+      fsyncSync(fd);
+    } catch (err) {
+      // A half-written file would only take space: nobody can have it published yet.
+      closeSync(fd);
+      unlinkIfExists(path);
+      throw err;
+    }
+    closeSync(fd);
+  }
+
+  private publish(from: string, to: string): FilePublishResult {
+    this.forget(from);
+    let published = true;
+    try {
+      linkSync(from, to);
+    } catch (err) {
+      if (errno(err) !== 'EEXIST') throw err;
+      published = false;
+    }
+    unlinkIfExists(from);
+    if (!published) this.syncFile(to);
+    this.syncDir(dirname(to));
+    return { published };
+  }
+
+  private syncFile(path: string): void {
+    const fd = openSync(path, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
   }
 
   private syncDir(dir: string): void {

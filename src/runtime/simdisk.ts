@@ -5,8 +5,9 @@
  * Each file has a durable image and a list of writes made since its last sync. Reads see
  * both. `crash()` is a power cut: by default every unsynced write is lost; in `torn` mode a
  * seeded prefix of them survives, the last one possibly cut mid-write, as a real disk may
- * leave it. Creating, renaming and unlinking files are durable at once (the real
+ * leave it. Creating, renaming, publishing and unlinking files are durable at once (the real
  * implementation syncs the directory for each), and preallocation syncs what it creates.
+ * Publishing is a link: the file keeps its unsynced writes under its new name.
  * Latencies come from the run's seed, so crash points land between operations differently
  * for every seed and identically for the same one.
  */
@@ -62,9 +63,10 @@ export class SimDisk {
   read(path: string): Uint8Array | null {
     const file = this.files.get(path);
     if (file === undefined) return null;
-    let image = file.durable;
+    // A copy: apply() writes in place, and reading must not make pending writes durable.
+    let image: Uint8Array = file.durable.slice();
     for (const w of file.pending) image = apply(image, w.offset, w.bytes);
-    return image === file.durable ? image.slice() : image;
+    return image;
   }
 
   /** Creates a directory and its parents (test and cluster setup). */
@@ -77,8 +79,7 @@ export class SimDisk {
     const jitter = (base: number): number => base * (0.5 + random());
     try {
       const value = this.run(op as FileOp);
-      const latencyMs = op.kind === 'file.writeBatch' && (op as Extract<FileOp, { kind: 'file.writeBatch' }>).sync
-        ? jitter(this.syncLatencyMs) : jitter(this.syncLatencyMs / 10);
+      const latencyMs = syncs(op as FileOp) ? jitter(this.syncLatencyMs) : jitter(this.syncLatencyMs / 10);
       return { latencyMs, outcome: { ok: true, value } };
     } catch (err) {
       return { latencyMs: 0, outcome: { ok: false, error: { message: (err as Error).message, code: (err as { code?: string }).code ?? 'EIO' } } };
@@ -135,6 +136,30 @@ export class SimDisk {
           this.syncs++;
         }
         return null;
+      case 'file.writeNew': {
+        this.requireDir(dirname(op.path));
+        if (this.files.has(op.path) || this.dirs.has(op.path)) throw exists(`open '${op.path}'`);
+        this.files.set(op.path, { durable: op.bytes.slice(), pending: [] });
+        this.syncs++;
+        return null;
+      }
+      case 'file.publish': {
+        const file = this.files.get(op.from);
+        if (file === undefined) throw Object.assign(new Error(`ENOENT: no such file, link '${op.from}' -> '${op.to}'`), { code: 'ENOENT' });
+        this.requireDir(dirname(op.to));
+        this.files.delete(op.from);
+        const existing = this.files.get(op.to);
+        if (existing === undefined && !this.dirs.has(op.to)) {
+          this.files.set(op.to, file);
+          return { published: true };
+        }
+        if (existing !== undefined) {
+          for (const w of existing.pending) existing.durable = apply(existing.durable, w.offset, w.bytes);
+          existing.pending = [];
+          this.syncs++;
+        }
+        return { published: false };
+      }
       case 'file.append': {
         this.requireDir(dirname(op.path));
         const file = this.files.get(op.path) ?? { durable: new Uint8Array(0), pending: [] };
@@ -169,6 +194,14 @@ export class SimDisk {
   private requireDir(dir: string): void {
     if (!this.dirs.has(dir)) throw Object.assign(new Error(`ENOENT: no such directory '${dir}'`), { code: 'ENOENT' });
   }
+}
+
+function syncs(op: FileOp): boolean {
+  return (op.kind === 'file.writeBatch' && op.sync) || op.kind === 'file.writeNew' || op.kind === 'file.publish';
+}
+
+function exists(what: string): Error {
+  return Object.assign(new Error(`EEXIST: file already exists, ${what}`), { code: 'EEXIST' });
 }
 
 /** `image` with `bytes` written at `offset`, grown (zero-filled) if needed. */

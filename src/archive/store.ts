@@ -65,7 +65,7 @@ export class ArchiveJob {
 
   constructor(private readonly options: ArchiveJobOptions) {
     validateName(options.name);
-    assert(/^[A-Za-z0-9_-]+$/.test(options.unique), `an archive job's unique part is a plain word, not "${options.unique}"`);
+    assert(typeof options.unique === 'string' && /^[A-Za-z0-9_-]+$/.test(options.unique), `an archive job's unique part is a plain word (ctx.newId()), not "${options.unique}"`);
     assert((options.bytes === undefined) !== (options.source === undefined), 'an archive job takes either bytes or a source path');
     this.destination = joinPath(options.directory, options.name);
     this.temporary = joinPath(options.directory, `.${options.name}.${options.unique}.tmp`);

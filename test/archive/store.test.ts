@@ -215,6 +215,12 @@ describe('archive jobs', () => {
     }
   });
 
+  it('need a unique part for their temporary file', () => {
+    const options = { name: SEG, directory: '/a', bytes: new Uint8Array(1) } as unknown as ConstructorParameters<typeof ArchiveJob>[0];
+    expect(() => new ArchiveJob(options)).to.throw('unique part');
+    expect(() => new ArchiveJob({ ...options, unique: '../x' })).to.throw('unique part');
+  });
+
   it('remove their temporary file when publishing fails', () => {
     const job = new ArchiveJob({ name: SEG, directory: '/archive', unique: 'u', bytes: bytes('x') });
     expect(job.next(null)).to.deep.include({ kind: 'file.writeNew', path: `/archive/.${SEG}.u.tmp` });

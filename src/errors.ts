@@ -62,6 +62,7 @@ export const SqlState = {
   UnableToConnect: '08001',
   ConfigurationLimitExceeded: '53400',
   QueryCanceled: '57014',
+  Warning: '01000',
 } as const;
 
 export interface PgErrorFields {

@@ -11,14 +11,14 @@
 import { PgError, SqlState, type PgErrorFields } from '../errors.js';
 import { checkValue, requireSetting } from '../config/settings.js';
 import { ServerConfig, SessionConfig } from '../config/store.js';
-import { defineBehaviour, type Actor, type ActorRef, type Message } from '../runtime/actor.js';
+import { defineBehaviour, NORMAL, type Actor, type ActorRef, type ExitReason, type Message } from '../runtime/actor.js';
 import type { Context } from '../runtime/context.js';
 import { constValue, functionName, unwrap, type Node } from '../sql/expr.js';
 import { parseSql, type ParsedStatement } from '../sql/parse.js';
 import { commandOnly, type QueryResult } from '../sql/result.js';
 import type { Isolation } from '../sql/transaction.js';
 import type { CheckpointNow } from './checkpointer.js';
-import type { CancelRequest, EndSession, Execute, Executed } from './shmem.js';
+import type { CancelRequest, EndSession, Execute, Executed, SwitchWal } from './shmem.js';
 
 export interface BackendArgs {
   readonly session: string;
@@ -80,12 +80,15 @@ export interface ConfigReloaded extends Message {
   readonly confFiles: readonly { readonly path: string; readonly text: string }[];
 }
 
-/** `SELECT pg_reload_conf()` and nothing else: the postmaster's business, not shmem's. */
-function isReloadCall(node: Node): boolean {
+/**
+ * `SELECT f()` and nothing else, for the functions another process carries out:
+ * pg_reload_conf() (the postmaster), pg_switch_wal() (WAL insertion, through shmem).
+ */
+function isLoneCall(node: Node, name: string): boolean {
   const targets = (node['targetList'] as Node[] | undefined) ?? [];
   if (targets.length !== 1 || node['fromClause'] !== undefined) return false;
   const [kind, body] = unwrap(unwrap(targets[0]!)[1]['val'] as Node);
-  return kind === 'FuncCall' && functionName(body) === 'pg_reload_conf';
+  return kind === 'FuncCall' && functionName(body) === name;
 }
 
 class Backend implements Actor {
@@ -102,8 +105,9 @@ class Backend implements Actor {
     for (const [name, value] of Object.entries(args.sessionSettings)) this.settings.set(name, value, false);
   }
 
-  stopping(_reason: unknown, ctx: Context): 'now' {
-    ctx.send(this.args.shmem, { type: 'EndSession', session: this.args.session } satisfies EndSession);
+  stopping(reason: ExitReason, ctx: Context): 'now' {
+    // The client saying goodbye stops us normally; anything else is the server ending the session.
+    ctx.send(this.args.shmem, { type: 'EndSession', session: this.args.session, terminated: reason.kind !== 'normal' } satisfies EndSession);
     return 'now';
   }
 
@@ -116,6 +120,10 @@ class Backend implements Actor {
       case 'CheckpointDone':
       case 'ServerCommandDone':
         return this.onStatementDone(msg as Executed | { type: 'CheckpointDone'; tag: number } | ServerCommandDone, ctx);
+      case 'Terminate':
+        // libpq's Terminate message: the client leaves.
+        ctx.stop(ctx.self, NORMAL);
+        return;
       case 'Cancel':
         // The client's cancel request (libpq's PQcancel): what waits in shmem for this session stops waiting.
         ctx.send(this.args.shmem, { type: 'CancelRequest', session: this.args.session } satisfies CancelRequest);
@@ -238,9 +246,14 @@ class Backend implements Actor {
         return 'sent';
       }
       case 'SelectStmt':
-        if (isReloadCall(node)) {
+        if (isLoneCall(node, 'pg_reload_conf')) {
           this.tag++;
           ctx.send(ctx.parent, { type: 'ReloadConf', replyTo: ctx.self, tag: this.tag } satisfies ReloadConf);
+          return 'sent';
+        }
+        if (isLoneCall(node, 'pg_switch_wal')) {
+          this.tag++;
+          ctx.send(this.args.shmem, { type: 'SwitchWal', replyTo: ctx.self, tag: this.tag } satisfies SwitchWal);
           return 'sent';
         }
         return null;

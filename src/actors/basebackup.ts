@@ -37,7 +37,7 @@ export type BaseBackupDone =
   | (Message & { readonly type: 'BaseBackupDone'; readonly ok: true; readonly startLsn: Lsn; readonly endLsn: Lsn })
   | (Message & { readonly type: 'BaseBackupDone'; readonly ok: false; readonly error: PgErrorFields });
 
-const DIRECTORIES = ['', 'global', 'pg_wal', 'base', 'log', 'pg_replslot'];
+const DIRECTORIES = ['', 'global', 'pg_wal', 'pg_wal/archive_status', 'base', 'log', 'pg_replslot'];
 
 class BaseBackupClient implements Actor {
   private walsender: ActorRef | null = null;

@@ -9,13 +9,14 @@
  * recovery. Log lines follow PostgreSQL's log_checkpoints (on by default since 15).
  */
 import { defineBehaviour, type Actor, type ActorRef, type ExitReason, type Message } from '../runtime/actor.js';
-import type { Context } from '../runtime/context.js';
+import type { Context, TimerId } from '../runtime/context.js';
 import type { IoResult } from '../runtime/io.js';
 import { CONTROL_FILE_PATH, decodeControlFile, encodeControlFile, type ControlFile } from '../storage/control.js';
 import * as rec from '../storage/records.js';
 import { formatLsn } from '../wal/lsn.js';
 import { parseSegmentFileName, segnoOf } from '../wal/segment.js';
-import type { CheckpointImage, CheckpointRequest, InsertRecords, RestartpointSkipped, SlotsAtCheckpoint, SlotsSaved } from './shmem.js';
+import type { CheckpointImage, CheckpointRequest, InsertRecords, RestartpointSkipped, SlotsAtCheckpoint, SlotsSaved, SwitchWal } from './shmem.js';
+import type { AttachArchiver, SegmentReady } from './walwriter.js';
 import { IMAGE_PATH } from './startup.js';
 import type { WalInserted } from './walwriter.js';
 
@@ -27,6 +28,10 @@ export interface CheckpointerArgs {
   readonly standby?: boolean;
   readonly walKeepSizeMb?: number;
   readonly maxSlotWalKeepSizeMb?: number;
+  /** archive_mode is on: a segment not yet archived (no .done) is never removed. */
+  readonly archiving?: boolean;
+  /** archive_timeout (0: off): a segment with WAL in it is switched at least this often. */
+  readonly archiveTimeoutMs?: number;
 }
 
 export interface CheckpointNow extends Message {
@@ -43,6 +48,7 @@ export interface CheckpointerSettings extends Message {
   readonly checkpointTimeoutMs: number;
   readonly walKeepSizeMb: number;
   readonly maxSlotWalKeepSizeMb: number;
+  readonly archiveTimeoutMs: number;
 }
 
 export interface CheckpointDone extends Message {
@@ -65,6 +71,11 @@ class Checkpointer implements Actor {
   private queued: Running | null = null;
   private stopAfter: ExitReason | null = null;
   private timeoutMs: number;
+  private archiveTimeoutMs: number;
+  private archiveTimer: TimerId | null = null;
+  private archiver: ActorRef | null = null;
+  private walFiles: readonly string[] = [];
+  private statusFiles = new Set<string>();
   private walKeepSizeMb: number;
   private maxSlotWalKeepSizeMb: number;
 
@@ -72,6 +83,12 @@ class Checkpointer implements Actor {
     this.timeoutMs = args.checkpointTimeoutMs;
     this.walKeepSizeMb = args.walKeepSizeMb ?? 0;
     this.maxSlotWalKeepSizeMb = args.maxSlotWalKeepSizeMb ?? -1;
+    this.archiveTimeoutMs = args.archiveTimeoutMs ?? 0;
+  }
+
+  private scheduleArchiveTimeout(ctx: Context): void {
+    if (this.archiveTimer !== null) ctx.cancel(this.archiveTimer);
+    this.archiveTimer = this.archiveTimeoutMs > 0 ? ctx.after(this.archiveTimeoutMs, { type: 'ArchiveTimeout' }) : null;
   }
 
   private get kind(): string {
@@ -96,6 +113,7 @@ class Checkpointer implements Actor {
         if (!io.ok) throw new Error(`could not read the control file: ${io.error.message}`);
         this.control = decodeControlFile(io.value as Uint8Array, CONTROL_FILE_PATH);
         ctx.after(this.timeoutMs, { type: 'CheckpointTimeout' });
+        this.scheduleArchiveTimeout(ctx);
         ctx.ready();
         return;
       }
@@ -104,7 +122,27 @@ class Checkpointer implements Actor {
         this.timeoutMs = m.checkpointTimeoutMs;
         this.walKeepSizeMb = m.walKeepSizeMb;
         this.maxSlotWalKeepSizeMb = m.maxSlotWalKeepSizeMb;
+        if (m.archiveTimeoutMs !== this.archiveTimeoutMs) {
+          this.archiveTimeoutMs = m.archiveTimeoutMs;
+          this.scheduleArchiveTimeout(ctx);
+        }
         return;
+      }
+      case 'AttachArchiver':
+        this.archiver = (msg as AttachArchiver).archiver;
+        return;
+      case 'ArchiveTimeout':
+        this.archiveTimer = null;
+        // PostgreSQL's CheckArchiveTimeout: a segment with WAL in it is ended, to be archived.
+        ctx.send(this.args.shmem, { type: 'SwitchWal', replyTo: ctx.self, tag: 0 } satisfies SwitchWal);
+        this.scheduleArchiveTimeout(ctx);
+        return;
+      case 'ServerCommandDone':
+        return;
+      case 'StatusListed': {
+        const io = msg as IoResult;
+        this.statusFiles = new Set((io.ok ? (io.value as string[] | null) : null) ?? []);
+        return this.removeOldSegments(ctx);
       }
       case 'CheckpointTimeout':
         ctx.after(this.timeoutMs, { type: 'CheckpointTimeout' });
@@ -144,7 +182,10 @@ class Checkpointer implements Actor {
         return this.finish(ctx);
       }
       case 'WalListed':
-        return this.removeOldSegments(((msg as IoResult).ok ? (msg as IoResult & { value: string[] }).value : []) ?? [], ctx);
+        this.walFiles = ((msg as IoResult).ok ? (msg as IoResult & { value: string[] | null }).value : []) ?? [];
+        if (this.args.archiving !== true) return this.removeOldSegments(ctx);
+        ctx.io({ kind: 'file.list', dir: `${this.args.dataDir}/pg_wal/archive_status` }, 'StatusListed');
+        return;
       case 'SegmentRemoved':
         return;
     }
@@ -222,14 +263,29 @@ class Checkpointer implements Actor {
     ctx.io({ kind: 'file.writeAtomic', path: `${this.args.dataDir}/${IMAGE_PATH}`, bytes: image.image }, 'ImageWritten');
   }
 
-  private removeOldSegments(names: readonly string[], ctx: Context): void {
+  /**
+   * Removes the segments below the kept one. With archiving on, only archived ones (their
+   * `.done` goes with them); one with neither `.ready` nor `.done` (its mark was lost in a
+   * crash) is marked `.ready` again and kept, as PostgreSQL's XLogArchiveCheckDone does.
+   */
+  private removeOldSegments(ctx: Context): void {
     const run = this.running!;
     const segmentSize = this.control!.walSegmentSize;
     const keepFrom = run.keepFrom!;
+    const statusDir = `${this.args.dataDir}/pg_wal/archive_status`;
     let removed = 0;
-    for (const name of names) {
+    for (const name of this.walFiles) {
       const parsed = parseSegmentFileName(name, segmentSize);
       if (parsed === null || parsed.segno >= keepFrom) continue;
+      if (this.args.archiving === true) {
+        if (this.statusFiles.has(`${name}.ready`)) continue;
+        if (!this.statusFiles.has(`${name}.done`)) {
+          ctx.io({ kind: 'file.writeAtomic', path: `${statusDir}/${name}.ready`, bytes: new Uint8Array(0) }, 'SegmentRemoved');
+          if (this.archiver !== null) ctx.send(this.archiver, { type: 'SegmentReady', name } satisfies SegmentReady);
+          continue;
+        }
+        ctx.io({ kind: 'file.unlink', path: `${statusDir}/${name}.done` }, 'SegmentRemoved');
+      }
       ctx.io({ kind: 'file.unlink', path: `${this.args.dataDir}/pg_wal/${name}` }, 'SegmentRemoved');
       removed++;
     }

@@ -35,7 +35,8 @@ import { WALSENDER, type WalSenderArgs } from './walsender.js';
 import { WALRECEIVER, type WalReceiverArgs, type WalReceiverSettings } from './walreceiver.js';
 import { DEFAULT_HBA_CONF, parseHba, type HbaRule } from '../replication/hba.js';
 import type { Register, ReplConnect, Unregister } from '../replication/protocol.js';
-import { WALWRITER, type AttachCheckpointer, type WalWriterSettings } from './walwriter.js';
+import { WALWRITER, type AttachArchiver, type AttachCheckpointer, type WalWriterSettings } from './walwriter.js';
+import { ARCHIVER, type ArchiverArgs, type ArchiverSettings } from './archiver.js';
 
 export interface PostmasterArgs {
   /** The server's name, prefixed to its processes' names in logs ("primary/walwriter"). */
@@ -91,6 +92,7 @@ class Postmaster implements Actor {
   private hba: HbaRule[] = [];
   private readonly walsenders = new Map<string, ActorRef>();
   private walreceiver: ActorRef | null = null;
+  private archiver: ActorRef | null = null;
   /** The last request for a walreceiver, kept to start another when primary_conninfo changes. */
   private receiverRequest: StartWalReceiver | null = null;
   private readOnlyReady = false;
@@ -159,12 +161,26 @@ class Postmaster implements Actor {
     }
     if (this.checkpointer !== null) ctx.send(this.checkpointer, { type: 'CheckpointerSettings', ...this.checkpointerSettings() } satisfies CheckpointerSettings);
     if (this.walreceiver !== null) ctx.send(this.walreceiver, { type: 'WalReceiverSettings', ...this.receiverSettings() } satisfies WalReceiverSettings);
+    if (this.archiver !== null) ctx.send(this.archiver, { type: 'ArchiverSettings', ...this.archiverSettings() } satisfies ArchiverSettings);
   }
 
-  private checkpointerSettings(): { checkpointTimeoutMs: number; walKeepSizeMb: number; maxSlotWalKeepSizeMb: number } {
+  private checkpointerSettings(): { checkpointTimeoutMs: number; walKeepSizeMb: number; maxSlotWalKeepSizeMb: number; archiveTimeoutMs: number } {
     return {
       checkpointTimeoutMs: this.setting<number>('checkpoint_timeout') * 1000,
       walKeepSizeMb: this.setting('wal_keep_size'), maxSlotWalKeepSizeMb: this.setting('max_slot_wal_keep_size'),
+      archiveTimeoutMs: this.archiving() ? this.setting<number>('archive_timeout') * 1000 : 0,
+    };
+  }
+
+  /** archive_mode on (or always) on a primary: completed segments are archived. */
+  private archiving(): boolean {
+    return this.setting<string>('archive_mode') !== 'off' && !this.standby;
+  }
+
+  private archiverSettings(): { archiveCommand: string; archiveLibrary: string; archiveDirectory: string } {
+    return {
+      archiveCommand: this.setting('archive_command'), archiveLibrary: this.setting('archive_library'),
+      archiveDirectory: this.setting('basic_archive.archive_directory'),
     };
   }
 
@@ -178,7 +194,7 @@ class Postmaster implements Actor {
   private startCheckpointer(ctx: Context): void {
     this.checkpointer = ctx.spawn({
       name: this.role('checkpointer'), behaviour: CHECKPOINTER,
-      args: { dataDir: this.args.dataDir, shmem: this.shmem!, standby: this.standby, ...this.checkpointerSettings() },
+      args: { dataDir: this.args.dataDir, shmem: this.shmem!, standby: this.standby, archiving: this.archiving(), ...this.checkpointerSettings() },
     });
   }
 
@@ -336,6 +352,7 @@ class Postmaster implements Actor {
   private onStarted(ref: ActorRef, ctx: Context): void {
     if (this.checkpointer !== null && this.walwriter !== null && sameRef(ref, this.checkpointer)) {
       ctx.send(this.walwriter, { type: 'AttachCheckpointer', checkpointer: this.checkpointer } satisfies AttachCheckpointer);
+      if (this.archiver !== null) ctx.send(this.checkpointer, { type: 'AttachArchiver', archiver: this.archiver } satisfies AttachArchiver);
     }
     if (this.startup !== null && sameRef(ref, this.startup)) {
       ctx.send(this.shmem!, { type: 'WalEndRequest', replyTo: ctx.self } satisfies WalEndRequest);
@@ -357,9 +374,14 @@ class Postmaster implements Actor {
         walWriterDelayMs: this.config!.get('wal_writer_delay') as number,
         walWriterFlushAfterBytes: this.config!.get('wal_writer_flush_after') as number,
         maxWalSizeBytes: (this.config!.get('max_wal_size') as number) * 1024 * 1024,
+        archiving: this.archiving(),
       },
     });
     ctx.send(this.shmem!, { type: 'AttachWalWriter', walwriter: this.walwriter } satisfies AttachWalWriter);
+    if (this.archiving()) {
+      this.archiver = ctx.spawn({ name: this.role('archiver'), behaviour: ARCHIVER, args: { dataDir: this.args.dataDir, shmem: this.shmem!, ...this.archiverSettings() } satisfies ArchiverArgs });
+      ctx.send(this.walwriter, { type: 'AttachArchiver', archiver: this.archiver } satisfies AttachArchiver);
+    }
     this.walEnd = end;
     this.startCheckpointer(ctx);
   }
@@ -406,7 +428,7 @@ class Postmaster implements Actor {
     this.walreceiver = ctx.spawn({
       name: this.role('walreceiver'), behaviour: WALRECEIVER,
       args: {
-        conninfo, slotName: this.setting('primary_slot_name'), startLsn: request.startLsn, replayedLsn: request.replayedLsn, timeline: request.timeline,
+        conninfo, slotName: this.setting('primary_slot_name'), startLsn: request.startLsn, timeline: request.timeline,
         systemIdentifier: request.systemIdentifier, segmentSize: request.segmentSize, dataDir: this.args.dataDir,
         startup: this.startup!, shmem: this.shmem!, directory: this.args.directory ?? null,
         ownServer: this.args.port === undefined ? null : { port: this.args.port, postmaster: ctx.self },
@@ -488,6 +510,9 @@ class Postmaster implements Actor {
         // After the shutdown checkpoint the walsenders send it to their standbys, and go.
         for (const walsender of this.walsenders.values()) ctx.stop(walsender);
         this.finishStop(ctx);
+      } else if (this.archiver !== null && sameRef(exit.ref, this.archiver)) {
+        this.archiver = null;
+        this.finishStop(ctx);
       } else if (this.walwriter !== null && sameRef(exit.ref, this.walwriter)) {
         this.walwriter = null;
         this.finishStop(ctx);
@@ -503,6 +528,10 @@ class Postmaster implements Actor {
   /** After the shutdown checkpoint: the walwriter, then shmem, then the postmaster itself. */
   private finishStop(ctx: Context): void {
     if (this.checkpointer !== null || this.walsenders.size > 0) return;
+    if (this.archiver !== null) {
+      ctx.stop(this.archiver);
+      return;
+    }
     if (this.walwriter !== null) {
       ctx.stop(this.walwriter);
       return;

@@ -33,8 +33,10 @@ import type { Isolation } from '../sql/transaction.js';
 import type { Xid } from '../storage/clog.js';
 import { redo } from '../storage/redo.js';
 import { DatabaseState, type StateImage } from '../storage/state.js';
-import { formatLsn, type Lsn } from '../wal/lsn.js';
-import { segnoOf } from '../wal/segment.js';
+import { formatLsn, parseLsn, type Lsn } from '../wal/lsn.js';
+import { SEGMENT_HEADER_SIZE, segmentFileName, segnoOf } from '../wal/segment.js';
+import * as rec from '../storage/records.js';
+import type { ServerCommandDone } from './backend.js';
 import type { WalRecord, WalRecordInput } from '../wal/record.js';
 import type { IoResult } from '../runtime/io.js';
 import { FirstNormalXid } from '../storage/clog.js';
@@ -42,7 +44,7 @@ import type { WalInserted, XLogFlush, XLogInsert } from './walwriter.js';
 import { PgError, SqlState } from '../errors.js';
 import type { FileOp } from '../runtime/fileio.js';
 import type { SystemHooks } from '../sql/engine.js';
-import { pgReplicationSlots, pgStatReplication, pgStatWalReceiver, type ReceiverStatus, type SlotStatus, type ViewRows, type WalKeepSettings, type WalSenderStatus } from '../monitoring/views.js';
+import { pgReplicationSlots, pgStatArchiver, pgStatReplication, pgStatWalReceiver, type ArchiverStatus, type ReceiverStatus, type SlotStatus, type ViewRows, type WalKeepSettings, type WalSenderStatus } from '../monitoring/views.js';
 import { encodeSlot, slotNameError, slotPath, type PersistedSlot } from '../replication/slots.js';
 import { Rmgr, XactInfo, XlogInfo, StandbyInfo } from '../storage/rmgr.js';
 import type { RunningXactsBody, XactBody } from '../storage/records.js';
@@ -65,11 +67,21 @@ export type Executed =
   | (Message & { readonly type: 'Executed'; readonly tag: number; readonly ok: true; readonly result: QueryResult })
   | (Message & { readonly type: 'Executed'; readonly tag: number; readonly ok: false; readonly error: PgErrorFields });
 
-export interface EndSession extends Message { readonly type: 'EndSession'; readonly session: string }
+/**
+ * A session ended. `terminated`: the server ended it (fast shutdown), which also ends a wait
+ * for synchronous replication (the commit stands locally); a client that just leaves does
+ * not, as in PostgreSQL (its commit stays invisible until the standbys have it).
+ */
+export interface EndSession extends Message { readonly type: 'EndSession'; readonly session: string; readonly terminated?: boolean }
 /** `standby`: replay goes on after the image (hot standby: the running xids are tracked for snapshots). */
 export interface LoadImage extends Message { readonly type: 'LoadImage'; readonly image: Uint8Array | null; readonly standby?: boolean }
-/** Records to redo; `notify` hears `Applied` once they are (the walreceiver reports it as replay_lsn). */
-export interface Replay extends Message { readonly type: 'Replay'; readonly records: readonly WalRecord[]; readonly notify?: ActorRef | null }
+/** Records to redo. */
+export interface Replay extends Message { readonly type: 'Replay'; readonly records: readonly WalRecord[] }
+/**
+ * The walreceiver to tell of replay progress (null: none now). It hears `Applied` at once
+ * with what is really replayed (not what is queued behind a pause), then after each step.
+ */
+export interface ReplayListener extends Message { readonly type: 'ReplayListener'; readonly walreceiver: ActorRef | null }
 /** `force`: a remote_apply commit was among them: its primary waits for this reply. */
 export interface Applied extends Message { readonly type: 'Applied'; readonly lsn: Lsn; readonly force?: boolean }
 
@@ -99,6 +111,13 @@ export interface ShmemSettings extends Message {
   readonly walSegmentSize: number;
   readonly synchronousStandbyNames: string;
 }
+/**
+ * pg_switch_wal(), or the checkpointer at archive_timeout: the current segment ends (if
+ * anything was written in it), so that it can be archived. Answered with ServerCommandDone.
+ */
+export interface SwitchWal extends Message { readonly type: 'SwitchWal'; readonly replyTo: ActorRef; readonly tag: number }
+/** The archiver's counters, for pg_stat_archiver. */
+export interface ArchiverReport extends Message { readonly type: 'ArchiverReport'; readonly status: ArchiverStatus }
 /** Session.cancel(): a commit of `session` waiting for synchronous replication stops waiting. */
 export interface CancelRequest extends Message { readonly type: 'CancelRequest'; readonly session: string }
 /** Slots read from pg_replslot at start. */
@@ -173,6 +192,7 @@ type Pending =
   | { readonly kind: 'finish'; readonly msg: Execute; readonly outcome: Outcome }
   | { readonly kind: 'endSession'; readonly session: string }
   | { readonly kind: 'checkpoint'; readonly replyTo: ActorRef }
+  | { readonly kind: 'switch'; readonly msg: SwitchWal }
   | { readonly kind: 'insert'; readonly msg: InsertRecords };
 
 /** Work that waits for the walwriter's answer (its LSNs, or its flush), by tag. */
@@ -206,6 +226,7 @@ class Shmem implements Actor {
   private receivedUpTo: Lsn = 0;
   private readonly senders = new Map<number, WalSenderStatus>();
   private receiver: ReceiverStatus | null = null;
+  private archiver: ArchiverStatus | null = null;
   private readonly slots = new Map<string, SlotStatus>();
   private readonly holds = new Map<string, Lsn>();
   private settings: ShmemSettings = {
@@ -220,6 +241,9 @@ class Shmem implements Actor {
   private readonly syncReleased: Record<SyncPosition, Lsn> = { write: 0, flush: 0, apply: 0 };
   /** Standby: pg_wal_replay_pause() holds replay here until pg_wal_replay_resume(). */
   private replayPaused = false;
+  private replayListener: ActorRef | null = null;
+  /** Sessions whose cancel came before their commit started waiting. */
+  private readonly cancelPending = new Set<string>();
   private readonly pausedReplay: Replay[] = [];
   private oldestSegmentOnDisk = 0;
   /** Slot files written by the statement being executed: its reply waits for them. */
@@ -253,9 +277,14 @@ class Shmem implements Actor {
         }
         return this.replay(replay, ctx);
       }
+      case 'ReplayListener':
+        this.replayListener = (msg as ReplayListener).walreceiver;
+        if (this.replayListener !== null) ctx.send(this.replayListener, { type: 'Applied', lsn: this.replayedEnd } satisfies Applied);
+        return;
       case 'CancelRequest': {
+        // A cancel that comes while the commit is still being flushed applies once it starts waiting.
         const session = (msg as CancelRequest).session;
-        this.cancelSyncWait(session, false, ctx);
+        if (!this.cancelSyncWait(session, false, ctx)) this.cancelPending.add(session);
         return;
       }
       case 'RoleLookup': {
@@ -282,6 +311,9 @@ class Shmem implements Actor {
         // A synchronous standby that left is replaced by the next potential one at once.
         return this.releaseSyncWaiters(ctx);
       }
+      case 'ArchiverReport':
+        this.archiver = (msg as ArchiverReport).status;
+        return;
       case 'ReceiverReport': {
         this.receiver = (msg as ReceiverReport).status;
         if (this.receiver !== null) this.receivedUpTo = Math.max(this.receivedUpTo, this.receiver.flushedLsn);
@@ -336,6 +368,9 @@ class Shmem implements Actor {
       case 'Execute':
         this.queue.push({ kind: 'execute', msg: msg as Execute });
         return this.drain(ctx);
+      case 'SwitchWal':
+        this.queue.push({ kind: 'switch', msg: msg as SwitchWal });
+        return this.drain(ctx);
       case 'CheckpointRequest':
         this.queue.push({ kind: 'checkpoint', replyTo: (msg as CheckpointRequest).replyTo });
         return this.drain(ctx);
@@ -345,8 +380,9 @@ class Shmem implements Actor {
       case 'EndSession': {
         // Whatever the session still had queued or parked dies with it (it must not run as
         // an autocommit statement of nobody's), and its transaction aborts in queue order.
-        const session = (msg as EndSession).session;
-        this.cancelSyncWait(session, true, ctx);
+        const end = msg as EndSession;
+        const session = end.session;
+        if (end.terminated === true) this.cancelSyncWait(session, true, ctx);
         for (const [key, list] of this.parked) {
           const kept = list.filter((m) => m.session !== session);
           if (kept.length === 0) this.parked.delete(key);
@@ -382,6 +418,7 @@ class Shmem implements Actor {
         else this.wake(ctx);
       }
       else if (next.kind === 'checkpoint') this.checkpoint(next.replyTo, ctx);
+      else if (next.kind === 'switch') this.switchWal(next.msg, ctx);
       else {
         const m = next.msg;
         this.insert(m.records, ctx, (reply, c) => {
@@ -421,6 +458,7 @@ class Shmem implements Actor {
       return;
     }
     const reply = (): void => {
+      this.cancelPending.delete(msg.session);
       if (outcome.kind === 'error') ctx.send(msg.replyTo, { type: 'Executed', tag: msg.tag, ok: false, error: outcome.error.toFields() } satisfies Executed);
       else ctx.send(msg.replyTo, { type: 'Executed', tag: msg.tag, ok: true, result: outcome.result } satisfies Executed);
     };
@@ -444,6 +482,7 @@ class Shmem implements Actor {
         // the synchronous standbys as far as its level asks; until then it holds its locks.
         this.flush(inserted.endLsn, c, (_, c2) => {
           const done = (c3: Context, notice?: PgErrorFields): void => {
+            this.cancelPending.delete(msg.session);
             this.engine.finishCommit(commit);
             if (outcome.kind === 'done') {
               const result = notice === undefined ? outcome.result : { ...outcome.result, notices: [notice] };
@@ -454,9 +493,31 @@ class Shmem implements Actor {
           const position = SYNC_POSITION[msg.synchronousCommit];
           if (position === undefined || this.syncConfig === null) return done(c2);
           this.syncWaiters[position].push({ lsn: inserted.endLsn, session: msg.session, release: done });
-          this.releaseSyncWaiters(c2);
+          if (this.cancelPending.has(msg.session)) this.cancelSyncWait(msg.session, false, c2);
+          else this.releaseSyncWaiters(c2);
         });
       }
+    });
+  }
+
+  /**
+   * Ends the current segment with a switch record, flushed, unless nothing was written in
+   * it (then, as PostgreSQL, the position is returned unchanged).
+   */
+  private switchWal(msg: SwitchWal, ctx: Context): void {
+    const answer = (lsn: Lsn): void => {
+      const result: QueryResult = { command: 'SELECT', rowCount: 1, columns: [{ name: 'pg_switch_wal', type: 'pg_lsn' }], rows: [{ pg_switch_wal: formatLsn(lsn) }] };
+      ctx.send(msg.replyTo, { type: 'ServerCommandDone', tag: msg.tag, ok: true, result } satisfies ServerCommandDone);
+    };
+    if (this.recovering) {
+      const error = new PgError({ code: SqlState.ObjectNotInPrerequisiteState, message: 'recovery is in progress', hint: 'WAL control functions cannot be executed during recovery.' });
+      ctx.send(msg.replyTo, { type: 'ServerCommandDone', tag: msg.tag, ok: false, error: error.toFields() } satisfies ServerCommandDone);
+      return;
+    }
+    const offset = this.insertEnd % this.settings.walSegmentSize;
+    if (offset <= SEGMENT_HEADER_SIZE) return answer(this.insertEnd);
+    this.insert([rec.switchWal()], ctx, (inserted, c) => {
+      this.flush(inserted.endLsn, c, () => answer(inserted.recordEnd ?? inserted.endLsn));
     });
   }
 
@@ -479,20 +540,24 @@ class Shmem implements Actor {
    * A waiting commit whose session cancels (or ends) stops waiting: it stands locally,
    * as PostgreSQL says in its WARNING, and becomes visible.
    */
-  private cancelSyncWait(session: string, terminating: boolean, ctx: Context): void {
+  private cancelSyncWait(session: string, terminating: boolean, ctx: Context): boolean {
+    this.cancelPending.delete(session);
     for (const queue of Object.values(this.syncWaiters)) {
       const index = queue.findIndex((w) => w.session === session);
       if (index < 0) continue;
       const [waiter] = queue.splice(index, 1);
+      // PostgreSQL raises the user's cancel as a plain WARNING (01000), the shutdown's as 57P01.
       const notice: PgErrorFields = {
-        code: terminating ? SqlState.AdminShutdown : SqlState.QueryCanceled, severity: 'WARNING',
+        code: terminating ? SqlState.AdminShutdown : SqlState.Warning, severity: 'WARNING',
         message: terminating ? 'canceling the wait for synchronous replication and terminating connection due to administrator command' : 'canceling wait for synchronous replication due to user request',
         detail: 'The transaction has already committed locally, but might not have been replicated to the standby.',
       };
       ctx.log('warning', notice.message);
       ctx.log('info', `DETAIL:  ${notice.detail}`);
       waiter!.release(ctx, notice);
+      return true;
     }
+    return false;
   }
 
   /** The walsenders as synchronous replication sees them. */
@@ -511,7 +576,7 @@ class Shmem implements Actor {
       if (this.standby) this.trackRunning(record);
       if (record.rmgr === Rmgr.Transaction && (record.body as { applyFeedback?: boolean }).applyFeedback === true) feedback = true;
     }
-    if (replay.notify != null) ctx.send(replay.notify, { type: 'Applied', lsn: this.replayedEnd, ...(feedback ? { force: true } : {}) } satisfies Applied);
+    if (this.replayListener !== null) ctx.send(this.replayListener, { type: 'Applied', lsn: this.replayedEnd, ...(feedback ? { force: true } : {}) } satisfies Applied);
   }
 
   /** Sends records to the walwriter and holds all other work until their LSNs come back. */
@@ -611,6 +676,8 @@ class Shmem implements Actor {
             return pgStatReplication([...this.senders.values()].sort((a, b) => a.pid - b.pid), syncStates(this.syncConfig, this.syncCandidates()));
           case 'pg_stat_wal_receiver':
             return pgStatWalReceiver(this.receiver);
+          case 'pg_stat_archiver':
+            return pgStatArchiver(this.archiver, ctx.now());
           case 'pg_replication_slots':
             return pgReplicationSlots([...this.slots.values()].sort((a, b) => a.name.localeCompare(b.name)), this.walKeep());
           default:
@@ -625,6 +692,12 @@ class Shmem implements Actor {
             return { value: this.standby ? lsnText(this.replayedEnd) : null, type: 'pg_lsn' };
           case 'pg_last_xact_replay_timestamp':
             return { value: this.standby ? this.lastReplayTime : null, type: 'timestamptz' };
+          case 'pg_walfile_name': {
+            // As PostgreSQL: the file holding the byte before `lsn` (a segment boundary names the previous file).
+            if (this.recovering) throw new PgError({ code: SqlState.ObjectNotInPrerequisiteState, message: 'recovery is in progress', hint: 'pg_walfile_name() cannot be executed during recovery.' });
+            const lsn = parseLsn(String(args[0]));
+            return { value: segmentFileName(this.recovered?.timeline ?? 1, segnoOf(Math.max(lsn - 1, 0), this.settings.walSegmentSize), this.settings.walSegmentSize), type: 'text' };
+          }
           case 'pg_wal_replay_pause':
           case 'pg_wal_replay_resume':
             this.requireRecovery();

@@ -33,7 +33,7 @@ import { formatLsn, maxAlign, type Lsn } from '../wal/lsn.js';
 import { WalReader } from '../wal/reader.js';
 import type { WalRecord } from '../wal/record.js';
 import { segmentFileName, segmentStart, segnoOf, type SegmentNumber } from '../wal/segment.js';
-import { decodeImage, encodeImage, type LoadImage, type LoadSlots, type RecoveryDone, type Replay } from './shmem.js';
+import { decodeImage, encodeImage, type LoadImage, type LoadSlots, type RecoveryDone, type Replay, type ReplayListener } from './shmem.js';
 import { decodeSlot, slotPath, type PersistedSlot } from '../replication/slots.js';
 
 export const IMAGE_PATH = 'base/state.image';
@@ -57,8 +57,6 @@ const REPLAY_BATCH = 1000;
 export interface StartWalReceiver extends Message {
   readonly type: 'StartWalReceiver';
   readonly startLsn: Lsn;
-  /** Replayed so far: the apply position the walreceiver reports until replay moves on. */
-  readonly replayedLsn: Lsn;
   readonly timeline: number;
   readonly systemIdentifier: string;
   readonly segmentSize: number;
@@ -88,7 +86,6 @@ class Startup implements Actor<IoResult> {
   private receivedUpTo: Lsn = 0;
   private consistent = false;
   private minRecoveryPoint: Lsn = 0;
-  private walreceiver: ActorRef | null = null;
 
   constructor(private readonly args: StartupArgs) {}
 
@@ -106,7 +103,8 @@ class Startup implements Actor<IoResult> {
       case 'WalReceived':
         return this.onReceived(msg as unknown as WalReceived, ctx);
       case 'WalReceiverAttached':
-        this.walreceiver = (msg as unknown as WalReceiverAttached).walreceiver;
+        // Replay progress goes to it from shmem, which alone knows what is really replayed.
+        ctx.send(this.args.shmem, { type: 'ReplayListener', walreceiver: (msg as unknown as WalReceiverAttached).walreceiver } satisfies ReplayListener);
         return;
       case 'RestartWalReceiver':
         // The postmaster stopped the walreceiver (primary_conninfo changed): stream on from what we have.
@@ -212,7 +210,7 @@ class Startup implements Actor<IoResult> {
     const standby = this.args.standbyMode === true;
     let batch: WalRecord[] = [];
     const flushBatch = (): void => {
-      if (batch.length > 0) ctx.send(this.args.shmem, { type: 'Replay', records: batch, notify: this.walreceiver } satisfies Replay);
+      if (batch.length > 0) ctx.send(this.args.shmem, { type: 'Replay', records: batch } satisfies Replay);
       batch = [];
     };
     for (;;) {
@@ -284,7 +282,7 @@ class Startup implements Actor<IoResult> {
   private requestWalReceiver(ctx: Context): void {
     const control = this.control!;
     ctx.send(ctx.parent, {
-      type: 'StartWalReceiver', startLsn: this.receivedUpTo, replayedLsn: this.reader!.nextLsn, timeline: control.timeline,
+      type: 'StartWalReceiver', startLsn: this.receivedUpTo, timeline: control.timeline,
       systemIdentifier: control.systemIdentifier.toString(), segmentSize: control.walSegmentSize,
     } satisfies StartWalReceiver);
   }
@@ -331,6 +329,7 @@ class Startup implements Actor<IoResult> {
     const steps: FileOp[] = [
       { kind: 'file.mkdir', path: this.path('global') },
       { kind: 'file.mkdir', path: this.path('pg_wal') },
+      { kind: 'file.mkdir', path: this.path('pg_wal/archive_status') },
       { kind: 'file.mkdir', path: this.path('base') },
       { kind: 'file.mkdir', path: this.path('log') },
       { kind: 'file.writeAtomic', path: this.path('postgresql.conf'), bytes: new TextEncoder().encode(this.args.postgresqlConf) },

@@ -37,8 +37,6 @@ export interface WalReceiverArgs {
   readonly conninfo: string;
   readonly slotName: string;
   readonly startLsn: Lsn;
-  /** What startup had replayed when it asked for this walreceiver. */
-  readonly replayedLsn: Lsn;
   readonly timeline: number;
   readonly systemIdentifier: string;
   readonly segmentSize: number;
@@ -107,7 +105,6 @@ class WalReceiver implements Actor {
   constructor(private readonly args: WalReceiverArgs) {
     this.flushed = args.startLsn;
     this.receiveStart = args.startLsn;
-    this.applied = args.replayedLsn;
     this.statusIntervalMs = args.statusIntervalMs;
     this.receiverTimeoutMs = args.receiverTimeoutMs;
     this.retryIntervalMs = args.retryIntervalMs;
@@ -167,7 +164,8 @@ class WalReceiver implements Actor {
         this.phase = 'streaming';
         this.lastReceived = ctx.now();
         ctx.log('info', `started streaming WAL from primary at ${formatLsn(this.receiveStart)} on timeline ${this.args.timeline}`);
-        this.report(ctx);
+        // Where this standby stands, at once (a synchronous standby counts from its first reply).
+        this.sendStatus(true, ctx);
         return;
       case 'XLogData':
         return this.onData(msg as XLogData, ctx);

@@ -303,6 +303,11 @@ class WalSender implements Actor {
     this.timer = ctx.after(this.tickMs(), { type: 'SenderTick' });
     this.report(ctx);
     this.pump(ctx);
+    // Nothing to send: caught up already.
+    if (!this.reading && this.sent >= this.flushed) {
+      this.state = 'streaming';
+      this.report(ctx);
+    }
   }
 
   private tickMs(): number {

@@ -47,6 +47,20 @@ export interface WalWriterArgs {
   readonly walWriterFlushAfterBytes: number;
   /** max_wal_size in bytes: this much WAL since the last checkpoint asks for another. */
   readonly maxWalSizeBytes?: number;
+  /** archive_mode is on (or always): each completed segment is marked .ready for the archiver. */
+  readonly archiving?: boolean;
+}
+
+/** Tells the walwriter whom to wake when a segment is ready to archive. */
+export interface AttachArchiver extends Message {
+  readonly type: 'AttachArchiver';
+  readonly archiver: ActorRef;
+}
+
+/** A completed segment has its archive_status/<name>.ready file (PostgreSQL's XLogArchiveNotify). */
+export interface SegmentReady extends Message {
+  readonly type: 'SegmentReady';
+  readonly name: string;
 }
 
 /** Tells the walwriter whom to ask for checkpoints when max_wal_size fills. */
@@ -84,6 +98,8 @@ export interface WalInserted extends Message {
   readonly endLsn: Lsn;
   /** True when the reply waited for the flush. */
   readonly flushed: boolean;
+  /** Just past the last record itself (differs from endLsn after a segment switch). */
+  readonly recordEnd?: Lsn;
 }
 
 /** Walsenders ask to hear of every flush: `WalFlushed` comes at once and after each flush. */
@@ -121,7 +137,7 @@ interface Waiter {
 
 type WalWriterMessage =
   | XLogInsert | XLogFlush | WalStatusRequest | WalWriterSettings | AttachCheckpointer | IoResult | WalFlushSubscribe
-  | { readonly type: 'WalFlushUnsubscribe'; readonly replyTo: ActorRef } | { readonly type: 'WalWriterTick' } | { readonly type: 'CheckpointDone' };
+  | AttachArchiver | { readonly type: 'WalFlushUnsubscribe'; readonly replyTo: ActorRef } | { readonly type: 'WalWriterTick' } | { readonly type: 'CheckpointDone' };
 
 class WalWriter implements Actor<WalWriterMessage> {
   private readonly core: WalWriterCore;
@@ -145,6 +161,11 @@ class WalWriter implements Actor<WalWriterMessage> {
   private checkpointAsked = false;
   /** Walsenders to tell of each flush, by ref key. */
   private readonly subscribers = new Map<string, ActorRef>();
+  private archiver: ActorRef | null = null;
+  /** .ready files being written, in order (the archiver hears of each once it exists). */
+  private readonly readyWrites: string[] = [];
+  /** Segments below this one are complete and marked for archiving. */
+  private completedBelow: SegmentNumber;
 
   constructor(private readonly args: WalWriterArgs) {
     this.core = new WalWriterCore(args);
@@ -153,6 +174,7 @@ class WalWriter implements Actor<WalWriterMessage> {
     this.flushAfterBytes = args.walWriterFlushAfterBytes;
     this.maxWalSizeBytes = args.maxWalSizeBytes ?? Infinity;
     this.sinceCheckpoint = args.insertLsn;
+    this.completedBelow = Math.floor(args.insertLsn / args.segmentSize);
   }
 
   start(ctx: Context): void {
@@ -187,6 +209,16 @@ class WalWriter implements Actor<WalWriterMessage> {
       case 'WalFlushUnsubscribe':
         this.subscribers.delete(refKey((msg as { replyTo: ActorRef }).replyTo));
         return;
+      case 'AttachArchiver':
+        this.archiver = (msg as AttachArchiver).archiver;
+        return;
+      case 'ReadyWritten': {
+        const io = msg as IoResult;
+        const name = this.readyWrites.shift()!;
+        if (!io.ok) throw new Error(`could not create archive status file "${name}.ready": ${io.error.message}`);
+        if (this.archiver !== null) ctx.send(this.archiver, { type: 'SegmentReady', name } satisfies SegmentReady);
+        return;
+      }
       case 'AttachCheckpointer':
         this.checkpointer = (msg as AttachCheckpointer).checkpointer;
         return;
@@ -207,16 +239,18 @@ class WalWriter implements Actor<WalWriterMessage> {
     assert(msg.records.length > 0, 'XLogInsert carries at least one record');
     let first: Lsn | null = null;
     let endLsn = 0;
+    let recordEnd = 0;
     for (const record of msg.records) {
       const placed = this.core.insert(record);
       first ??= placed.lsn;
       endLsn = placed.endLsn;
+      recordEnd = placed.recordEnd;
     }
     if (msg.flush) {
       this.wait({ upto: endLsn, lsn: first!, replyTo: msg.replyTo, tag: msg.tag }, ctx);
       return;
     }
-    ctx.send(msg.replyTo, { type: 'WalInserted', tag: msg.tag, lsn: first!, endLsn, flushed: false } satisfies WalInserted);
+    ctx.send(msg.replyTo, { type: 'WalInserted', tag: msg.tag, lsn: first!, endLsn, recordEnd, flushed: false } satisfies WalInserted);
     if (this.core.insertLsn - this.flushed >= this.flushAfterBytes) this.startFlush(ctx);
   }
 
@@ -277,6 +311,7 @@ class WalWriter implements Actor<WalWriterMessage> {
     let released = 0;
     while (released < this.waiters.length && this.waiters[released]!.upto <= target) this.reply(this.waiters[released++]!, ctx);
     this.waiters = released === 0 ? this.waiters : this.waiters.slice(released);
+    this.markCompleted(target, ctx);
     // Then the walsenders: a local commit is answered before any standby hears of it.
     for (const [key, subscriber] of this.subscribers) {
       if (!ctx.send(subscriber, { type: 'WalFlushed', flushed: target } satisfies WalFlushed)) this.subscribers.delete(key);
@@ -286,6 +321,23 @@ class WalWriter implements Actor<WalWriterMessage> {
     if (this.waiters.length > 0 || this.flushOwed) {
       this.flushOwed = false;
       this.startFlush(ctx);
+    }
+  }
+
+  /**
+   * Every segment now wholly on disk gets archive_status/<name>.ready (when archiving), and
+   * the archiver hears of it once the file exists.
+   */
+  private markCompleted(flushed: Lsn, ctx: Context): void {
+    const complete = Math.floor(flushed / this.args.segmentSize);
+    if (this.args.archiving !== true) {
+      this.completedBelow = Math.max(this.completedBelow, complete);
+      return;
+    }
+    for (; this.completedBelow < complete; this.completedBelow++) {
+      const name = segmentFileName(this.core.timeline, this.completedBelow, this.args.segmentSize);
+      this.readyWrites.push(name);
+      ctx.io({ kind: 'file.writeAtomic', path: `${this.args.walDir}/archive_status/${name}.ready`, bytes: new Uint8Array(0) }, 'ReadyWritten');
     }
   }
 

@@ -55,6 +55,8 @@ export interface InitOptions {
 }
 
 const REPLY_TIMEOUT_MS = 60_000;
+/** The longest a timer can wait in Node (about 24.8 days): a query's reply has no real limit. */
+const QUERY_WAIT_MS = 2 ** 31 - 1;
 
 function settingsText(settings: Readonly<Record<string, SettingInput>> = {}): Record<string, string> {
   return Object.fromEntries(Object.entries(settings).map(([k, v]) => [k, typeof v === 'boolean' ? (v ? 'on' : 'off') : String(v)]));
@@ -337,7 +339,10 @@ export class Session {
         throw new PgError({ code: SqlState.ConnectionFailure, severity: 'FATAL', message: 'server closed the connection unexpectedly' });
       }
       // Queries of a session run one at a time, so the next reply is this query's.
-      const reply = await Promise.race([this.replies.next<QueryDone>(REPLY_TIMEOUT_MS), ended]);
+      // No time limit: a commit may wait for its standbys as long as it takes (the session
+      // ends, and this with it, if the server goes away). A late reply to an abandoned query is skipped.
+      let reply = await Promise.race([this.replies.next<QueryDone>(QUERY_WAIT_MS), ended]);
+      while (reply.tag < tag) reply = await Promise.race([this.replies.next<QueryDone>(QUERY_WAIT_MS), ended]);
       if (reply.tag !== tag) throw new Error(`session reply out of order: expected ${tag}, got ${reply.tag}`);
       if (!reply.ok) throw new PgError(reply.error);
       return reply.result;
@@ -368,7 +373,7 @@ export class Session {
     if (this.endedWith !== null) return;
     this.terminate(new PgError({ code: SqlState.ConnectionDoesNotExist, message: 'connection does not exist' }));
     this.onClose();
-    this.kernel.stop(this.backend);
+    this.kernel.send(this.backend, { type: 'Terminate' });
   }
 }
 

@@ -134,3 +134,25 @@ export function pgReplicationSlots(slots: Iterable<SlotStatus>, wal: WalKeepSett
   });
   return { columns, rows };
 }
+
+/** What the archiver last told shmem (pg_stat_archiver). */
+export interface ArchiverStatus {
+  readonly archivedCount: number;
+  readonly lastArchivedWal: string | null;
+  readonly lastArchivedTime: number | null;
+  readonly failedCount: number;
+  readonly lastFailedWal: string | null;
+  readonly lastFailedTime: number | null;
+  readonly statsReset: number;
+}
+
+/** pg_stat_archiver: one row, zeroes when nothing was ever archived here. */
+export function pgStatArchiver(status: ArchiverStatus | null, now: number): ViewRows {
+  const columns = [
+    { name: 'archived_count', type: 'int8' }, { name: 'last_archived_wal', type: 'text' }, { name: 'last_archived_time', type: 'timestamptz' },
+    { name: 'failed_count', type: 'int8' }, { name: 'last_failed_wal', type: 'text' }, { name: 'last_failed_time', type: 'timestamptz' },
+    { name: 'stats_reset', type: 'timestamptz' },
+  ] as const;
+  const s = status ?? { archivedCount: 0, lastArchivedWal: null, lastArchivedTime: null, failedCount: 0, lastFailedWal: null, lastFailedTime: null, statsReset: now };
+  return { columns, rows: [[s.archivedCount, s.lastArchivedWal, s.lastArchivedTime, s.failedCount, s.lastFailedWal, s.lastFailedTime, s.statsReset]] };
+}

@@ -194,7 +194,8 @@ export class Engine {
     const txn = this.sessions.get(session);
     this.sessions.delete(session);
     if (txn !== undefined) this.abort(session, txn);
-    this.locks.releaseAll(session);
+    // A commit still finishing (waiting for its flush or its standbys) keeps its locks until finishCommit.
+    if (![...this.committing.values()].some((c) => c.session === session)) this.locks.releaseAll(session);
     return this.records;
   }
 

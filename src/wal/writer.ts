@@ -30,8 +30,10 @@ export interface SegmentWrite {
 
 export interface InsertResult {
   readonly lsn: Lsn;
-  /** Just past the record's last byte: what a commit waits to be flushed. */
+  /** Where the next record starts: what a commit waits to be flushed (a switch: its segment's end). */
   readonly endLsn: Lsn;
+  /** Just past the record itself, alignment included (a switch record's own end: what pg_switch_wal() returns). */
+  readonly recordEnd: Lsn;
 }
 
 export interface WalWriterCoreOptions {
@@ -112,12 +114,13 @@ export class WalWriterCore {
       }
     }
     this.prev = lsn;
+    const recordEnd = this.insertPos;
     if (isSwitchRecord(input) && this.insertPos % this.segmentSize !== 0) {
       // The segment is finished: zeroes to its end (they compress, and a reader skips them).
       this.append(new Uint8Array(this.segmentSize - (this.insertPos % this.segmentSize)));
     }
     // As in PostgreSQL, a record's end includes its alignment padding: the next record starts there.
-    return { lsn, endLsn: this.insertPos };
+    return { lsn, endLsn: this.insertPos, recordEnd };
   }
 
   /** Everything pending below `upto` (default: all of it), cut into per-segment writes. */

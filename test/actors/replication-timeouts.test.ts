@@ -70,7 +70,7 @@ describe('replication timeouts', function () {
   it('a walreceiver reports every wal_receiver_status_interval, drops a silent primary at wal_receiver_timeout, and reconnects', async () => {
     const primary = kernel.inbox('primary');
     const args: WalReceiverArgs = {
-      conninfo: 'host=127.0.0.1 port=7777 user=postgres', slotName: '', startLsn: SEG, replayedLsn: SEG, timeline: 1, systemIdentifier: '1',
+      conninfo: 'host=127.0.0.1 port=7777 user=postgres', slotName: '', startLsn: SEG, timeline: 1, systemIdentifier: '1',
       segmentSize: SEG, dataDir: dir, startup: kernel.spawn({ name: 'startup', behaviour: SINK }), shmem: kernel.spawn({ name: 'shmem', behaviour: SINK }),
       directory: kernel.spawn({ name: 'directory', behaviour: FAKE_DIRECTORY, args: { postmaster: primary.ref } }), ownServer: null,
       defaultApplicationName: 'walreceiver', pid: 2, statusIntervalMs: 100, receiverTimeoutMs: 600, retryIntervalMs: 50,

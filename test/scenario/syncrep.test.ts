@@ -177,10 +177,38 @@ describe('synchronous replication: releasing waiters', function () {
     session.cancel();
     const result = await waiting.promise;
     expect(result.notices).to.deep.equal([{
-      code: '57014', severity: 'WARNING', message: 'canceling wait for synchronous replication due to user request',
+      code: '01000', severity: 'WARNING', message: 'canceling wait for synchronous replication due to user request',
       detail: 'The transaction has already committed locally, but might not have been replicated to the standby.',
     }]);
     expect((await primary.query('SELECT count(*) AS n FROM t WHERE id = 1')).rows).to.deep.equal([{ n: 1 }]);
+  });
+
+  it('a cancel sent with the commit (before it starts waiting) still ends the wait', async () => {
+    const primary = await cluster().initPrimary('primary', { walSegmentSize: SEG, settings: { synchronous_standby_names: 's1', synchronous_commit: 'local' } });
+    await primary.query('CREATE TABLE t (id int)');
+    const session = await primary.connect({ settings: { synchronous_commit: 'on' } });
+    const waiting = session.query('INSERT INTO t VALUES (1)');
+    session.cancel();
+    expect((await waiting).notices?.map((n) => n.message)).to.deep.equal(['canceling wait for synchronous replication due to user request']);
+  });
+
+  it('a client that leaves while its commit waits does not make it visible', async () => {
+    const primary = await cluster().initPrimary('primary', { walSegmentSize: SEG, settings: { synchronous_standby_names: 's1', synchronous_commit: 'local' } });
+    await primary.query('CREATE TABLE t (id int)');
+    const session = await primary.connect({ settings: { synchronous_commit: 'on' } });
+    const waiting = track(session.query('INSERT INTO t VALUES (1)'));
+    await primary.connect({ settings: { synchronous_commit: 'local' } }).then((s) => s.query('INSERT INTO t VALUES (2)'));
+    session.close();
+    await waiting.promise.catch(() => undefined);
+    const observer = await primary.connect();
+    expect((await observer.query('SELECT count(*) AS n FROM t WHERE id = 1')).rows).to.deep.equal([{ n: 0 }]);
+    // Released by the requirement going away: the commit then completes and shows.
+    await setStandbyNames(primary, '');
+    const deadline = performance.now() + 10_000;
+    while ((await observer.query('SELECT count(*) AS n FROM t WHERE id = 1')).rows[0]!['n'] !== 1) {
+      if (performance.now() > deadline) throw new Error('the abandoned commit was never released');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
   });
 
   it('a fast shutdown ends the waiting sessions; their commits stand locally', async () => {

@@ -1,0 +1,114 @@
+/*
+ * Continuous archiving as a DBA sees it: completed segments (pg_switch_wal, archive_timeout)
+ * archived by archive_command or the built-in directory archive, in order; a failing command
+ * keeps the segment and counts the failure; two servers sharing an archive never overwrite
+ * each other's files.
+ */
+import { expect } from 'chai';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Cluster, type QueryResult, type Server } from '../../src/index.js';
+import { log, until } from '../helpers.js';
+
+const SEG = 1024 * 1024;
+
+async function eventually(server: Server, sql: string, check: (r: QueryResult) => boolean, what: string): Promise<QueryResult> {
+  const deadline = performance.now() + 15_000;
+  for (;;) {
+    const result = await server.query(sql);
+    if (check(result)) return result;
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(result.rows)}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Ends the current segment and returns its file name. */
+async function switchSegment(primary: Server): Promise<string> {
+  await primary.query('INSERT INTO t VALUES (1)');
+  const name = (await primary.query('SELECT pg_walfile_name(pg_current_wal_lsn()) AS f')).rows[0]!['f'] as string;
+  await primary.query('SELECT pg_switch_wal()');
+  return name;
+}
+
+describe('continuous archiving', function () {
+  this.timeout(60_000);
+  let dir = '';
+  let cluster: Cluster;
+  let archive = '';
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'walship-archive-'));
+    archive = join(dir, 'archive');
+    mkdirSync(archive);
+    cluster = await Cluster.create({ dir, placement: 'inline' });
+  });
+  afterEach(async () => {
+    await cluster.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('archives each completed segment with archive_command, marks it done and counts it', async () => {
+    const primary = await cluster.initPrimary('primary', {
+      walSegmentSize: SEG, settings: { archive_mode: 'on', archive_command: `cp %p ${archive}/%f` },
+    });
+    await primary.query('CREATE TABLE t (x int)');
+    const first = await switchSegment(primary);
+    const second = await switchSegment(primary);
+    await eventually(primary, 'SELECT last_archived_wal FROM pg_stat_archiver', (r) => r.rows[0]!['last_archived_wal'] === second, 'the second segment to be archived');
+    const stats = (await primary.query('SELECT archived_count, failed_count, last_archived_time IS NOT NULL AS t FROM pg_stat_archiver')).rows[0]!;
+    expect(stats).to.deep.equal({ archived_count: 2, failed_count: 0, t: true });
+    expect(readdirSync(archive).sort()).to.deep.equal([first, second]);
+    expect(readFileSync(join(archive, first)).equals(readFileSync(join(primary.dataDir, 'pg_wal', first)))).to.equal(true);
+    expect(existsSync(join(primary.dataDir, 'pg_wal', 'archive_status', `${first}.done`))).to.equal(true);
+    // Nothing new written: pg_switch_wal() does not switch again.
+    const lsn = (await primary.query('SELECT pg_current_wal_lsn() AS l')).rows[0]!['l'];
+    expect((await primary.query('SELECT pg_switch_wal()')).rows[0]!['pg_switch_wal']).to.equal(lsn);
+  });
+
+  it('keeps a segment whose archive_command fails, retries, counts the failures, then archives the backlog in order', async () => {
+    const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG, settings: { archive_mode: 'on', archive_command: 'exit 1' } });
+    await primary.query('CREATE TABLE t (x int)');
+    const first = await switchSegment(primary);
+    const second = await switchSegment(primary);
+    await eventually(primary, 'SELECT failed_count FROM pg_stat_archiver', (r) => (r.rows[0]!['failed_count'] as number) >= 2, 'failures to be counted');
+    expect(log(primary)).to.contain('archive command failed with exit code 1');
+    expect(log(primary)).to.contain('DETAIL:  The failed archive command was: exit 1');
+    await primary.query('CHECKPOINT');
+    await primary.query('CHECKPOINT');
+    for (const name of [first, second]) {
+      expect(existsSync(join(primary.dataDir, 'pg_wal', name)), `${name} kept`).to.equal(true);
+      expect(existsSync(join(primary.dataDir, 'pg_wal', 'archive_status', `${name}.ready`)), `${name}.ready kept`).to.equal(true);
+    }
+    expect((await primary.query('SELECT last_failed_wal, archived_count FROM pg_stat_archiver')).rows).to.deep.equal([{ last_failed_wal: first, archived_count: 0 }]);
+    await primary.query(`ALTER SYSTEM SET archive_command = 'cp %p ${archive}/%f'`);
+    await primary.query('SELECT pg_reload_conf()');
+    await eventually(primary, 'SELECT archived_count FROM pg_stat_archiver', (r) => r.rows[0]!['archived_count'] === 2, 'the backlog to be archived');
+    expect(readdirSync(archive).sort()).to.deep.equal([first, second]);
+    await primary.query('CHECKPOINT');
+    expect(existsSync(join(primary.dataDir, 'pg_wal', first)), 'archived and past the redo point: removed').to.equal(false);
+  });
+
+  it('shares a directory archive: the identical file twice is fine, a different one under the same name is refused, never overwritten', async () => {
+    const settings = { archive_mode: 'on', archive_library: 'basic_archive', 'basic_archive.archive_directory': archive };
+    const a = await cluster.initPrimary('a', { walSegmentSize: SEG, settings });
+    await a.query('CREATE TABLE t (x int)');
+    const name = await switchSegment(a);
+    await eventually(a, 'SELECT archived_count FROM pg_stat_archiver', (r) => r.rows[0]!['archived_count'] === 1, 'a to archive');
+    const archived = readFileSync(join(archive, name));
+    // The same segment archived again (back in pg_wal, marked .ready): identical, accepted.
+    await a.stop();
+    writeFileSync(join(a.dataDir, 'pg_wal', name), archived);
+    writeFileSync(join(a.dataDir, 'pg_wal', 'archive_status', `${name}.ready`), '');
+    await a.start();
+    await eventually(a, 'SELECT archived_count, failed_count FROM pg_stat_archiver', (r) => r.rows[0]!['archived_count'] === 1 && r.rows[0]!['failed_count'] === 0, 'a to archive it again');
+    // Another cluster's segment of the same name: refused and reported, the archived file untouched.
+    const b = await cluster.initPrimary('b', { walSegmentSize: SEG, settings });
+    await b.query('CREATE TABLE t (x int)');
+    expect(await switchSegment(b)).to.equal(name);
+    await eventually(b, 'SELECT failed_count FROM pg_stat_archiver', (r) => (r.rows[0]!['failed_count'] as number) >= 1, 'b to be refused');
+    await until(() => log(b).includes(`archive file "${join(archive, name)}" already exists`), 'the refusal in b\'s log');
+    expect(readFileSync(join(archive, name)).equals(archived)).to.equal(true);
+    expect(existsSync(join(b.dataDir, 'pg_wal', 'archive_status', `${name}.ready`))).to.equal(true);
+  });
+});

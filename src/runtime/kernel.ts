@@ -190,7 +190,14 @@ export class Kernel {
         });
       },
       take: <M extends Message>() => arrived.shift() as M | undefined,
-      close: () => this.stop(ref, KILLED),
+      close: () => {
+        // Whoever still waits hears that nothing more will come, and no timer outlives the inbox.
+        for (const waiter of waiting.splice(0)) {
+          clearTimeout(waiter.timer);
+          waiter.reject(new Error(`${name}: closed`));
+        }
+        this.stop(ref, KILLED);
+      },
     };
   }
 

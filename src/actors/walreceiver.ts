@@ -372,7 +372,9 @@ class WalReceiver implements Actor {
     this.lastReported = key;
     this.lastSent = ctx.now();
     ctx.send(this.walsender, {
-      type: 'StandbyStatusUpdate', write: Math.max(this.written, this.flushed), flush: this.flushed, apply: this.applied, replyTime: ctx.now(), replyRequested: false,
+      // What is replayed was on disk here first (the local WAL a restart began with included).
+      type: 'StandbyStatusUpdate', write: Math.max(this.written, this.flushed, this.applied), flush: Math.max(this.flushed, this.applied), apply: this.applied,
+      replyTime: ctx.now(), replyRequested: false,
     } satisfies StandbyStatusUpdate);
     this.report(ctx);
   }

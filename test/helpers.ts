@@ -1,9 +1,10 @@
 /*
  * helpers.ts — waiting without sleeping blindly, reading lifecycle events, server logs and errors.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PgError, type Server } from '../src/index.js';
+import { Cluster, PgError, type Server, type ServerPlacement } from '../src/index.js';
 import type { Kernel } from '../src/runtime/kernel.js';
 import type { LifecycleEvent, RuntimeEvent } from '../src/runtime/events.js';
 
@@ -49,3 +50,34 @@ export async function pgError(promise: Promise<unknown>): Promise<PgError> {
   }
   throw new Error('expected a PgError');
 }
+
+/** A failed scenario shows its servers' logs: the first thing anyone asks for. */
+export function printLogs(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    try {
+      console.log(`--- ${name} ---\n${readFileSync(join(dir, name, 'log', 'postgresql.log'), 'utf8')}`);
+    } catch {
+      // not a server directory
+    }
+  }
+}
+
+/**
+ * A fresh cluster in a temporary directory for each test, destroyed after it; a failed
+ * test prints its servers' logs first, the first thing anyone asks for.
+ */
+export function clusterPerTest(placement: ServerPlacement): () => Cluster {
+  let dir = '';
+  let cluster: Cluster | null = null;
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'walship-scenario-'));
+    cluster = await Cluster.create({ dir, placement });
+  });
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed') printLogs(dir);
+    await cluster?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return () => cluster!;
+}
+

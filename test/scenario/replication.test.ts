@@ -5,11 +5,10 @@
  * refused with PostgreSQL's texts. The main scenarios run inline and in worker threads.
  */
 import { expect } from 'chai';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Cluster, type QueryResult, type Server, type ServerPlacement } from '../../src/index.js';
-import { log, pgError, until } from '../helpers.js';
+import type { QueryResult, Server, ServerPlacement } from '../../src/index.js';
+import { clusterPerTest, log, pgError, until } from '../helpers.js';
 
 const SEG = 1024 * 1024;
 
@@ -39,25 +38,6 @@ async function dump(server: Server, tables: readonly string[]): Promise<Record<s
   const out: Record<string, readonly unknown[]> = {};
   for (const t of tables) out[t] = (await server.query(`SELECT * FROM ${t} ORDER BY 1`)).rows;
   return out;
-}
-
-/**
- * A fresh cluster in a temporary directory for each test, destroyed after it; a failed
- * test prints its servers' logs first, the first thing anyone asks for.
- */
-function clusterPerTest(placement: ServerPlacement): () => Cluster {
-  let dir = '';
-  let cluster: Cluster | null = null;
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'walship-repl-'));
-    cluster = await Cluster.create({ dir, placement });
-  });
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed') printLogs(dir);
-    await cluster?.destroy();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return () => cluster!;
 }
 
 for (const placement of ['inline', 'thread', 'process'] as ServerPlacement[]) {
@@ -117,17 +97,6 @@ for (const placement of ['inline', 'thread', 'process'] as ServerPlacement[]) {
       expect([readWrite.code, readWrite.message]).to.deep.equal(['0A000', 'cannot set transaction read-write mode during recovery']);
     });
   });
-}
-
-/** A failed scenario shows its servers' logs: the first thing anyone asks for. */
-function printLogs(dir: string): void {
-  for (const name of readdirSync(dir)) {
-    try {
-      console.log(`--- ${name} ---\n${readFileSync(join(dir, name, 'log', 'postgresql.log'), 'utf8')}`);
-    } catch {
-      // not a server directory
-    }
-  }
 }
 
 /** Rows of about `bytes` of WAL in one statement: something to fill segments with. */

@@ -6,27 +6,10 @@
  * is lowered, when the session cancels, or when the server shuts down.
  */
 import { expect } from 'chai';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Cluster, type QueryResult, type Server, type ServerPlacement } from '../../src/index.js';
-import { pgError } from '../helpers.js';
+import type { QueryResult, Server, ServerPlacement } from '../../src/index.js';
+import { clusterPerTest, pgError } from '../helpers.js';
 
 const SEG = 1024 * 1024;
-
-function clusterPerTest(placement: ServerPlacement): () => Cluster {
-  let dir = '';
-  let cluster: Cluster | null = null;
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'walship-syncrep-'));
-    cluster = await Cluster.create({ dir, placement });
-  });
-  afterEach(async () => {
-    await cluster?.destroy();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return () => cluster!;
-}
 
 async function setStandbyNames(primary: Server, value: string): Promise<void> {
   await primary.query(`ALTER SYSTEM SET synchronous_standby_names = '${value.replace(/'/g, "''")}'`);

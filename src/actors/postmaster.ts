@@ -135,6 +135,9 @@ class Postmaster implements Actor {
       args: {
         dataDir: this.args.dataDir, shmem: this.shmem!, initdb: this.args.initdb, walSegmentSize: this.args.walSegmentSize,
         postgresqlConf: this.args.postgresqlConf, standbyMode: this.standby,
+        // Without an upstream to stream from, a standby is fed by the archive (a warm standby).
+        restoreCommand: this.setting<string>('primary_conninfo') === '' ? this.setting<string>('restore_command') : '',
+        retryIntervalMs: this.setting('wal_retrieve_retry_interval'),
       },
     });
     if (this.standby) this.startCheckpointer(ctx);

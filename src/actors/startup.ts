@@ -35,6 +35,8 @@ import type { WalRecord } from '../wal/record.js';
 import { segmentFileName, segmentStart, segnoOf, type SegmentNumber } from '../wal/segment.js';
 import { decodeImage, encodeImage, type LoadImage, type LoadSlots, type RecoveryDone, type Replay, type ReplayListener } from './shmem.js';
 import { decodeSlot, slotPath, type PersistedSlot } from '../replication/slots.js';
+import { buildRestoreCommand, restoredLine, restoreFailureLines } from '../archive/command.js';
+import type { ProcessRunResult } from '../runtime/shell.js';
 
 export const IMAGE_PATH = 'base/state.image';
 
@@ -43,6 +45,13 @@ export interface StartupArgs {
   readonly shmem: ActorRef;
   /** standby.signal was found: replay streamed WAL until promotion. */
   readonly standbyMode?: boolean;
+  /**
+   * A standby without primary_conninfo lives on restore_command alone (a warm standby, fed
+   * by the archive): what the local WAL lacks is restored, segment by segment.
+   */
+  readonly restoreCommand?: string;
+  /** How long a warm standby waits before asking the archive again (wal_retrieve_retry_interval). */
+  readonly retryIntervalMs?: number;
   /** Create the cluster if the data directory has none (initdb). */
   readonly initdb: boolean;
   /** For initdb: the segment size to fix for the cluster's life. */
@@ -106,6 +115,12 @@ class Startup implements Actor<IoResult> {
         // Replay progress goes to it from shmem, which alone knows what is really replayed.
         ctx.send(this.args.shmem, { type: 'ReplayListener', walreceiver: (msg as unknown as WalReceiverAttached).walreceiver } satisfies ReplayListener);
         return;
+      case 'RestoreDone':
+        return this.onRestoreDone(msg as IoResult, ctx);
+      case 'RestoredRead':
+        return this.onRestoredRead(msg as IoResult, ctx);
+      case 'RestoreRetry':
+        return this.restore(this.restoring!.segno, ctx);
       case 'RestartWalReceiver':
         // The postmaster stopped the walreceiver (primary_conninfo changed): stream on from what we have.
         if (this.streaming) this.requestWalReceiver(ctx);
@@ -249,7 +264,9 @@ class Startup implements Actor<IoResult> {
       }
       if (standby) {
         // Not the end of recovery: the end of what has arrived so far.
-        if (!this.streaming) this.enterStreaming(reader.nextLsn, ctx);
+        if (this.streaming) return;
+        if ((this.args.restoreCommand ?? '') !== '') return this.restore(segnoOf(reader.nextLsn, control.walSegmentSize), ctx);
+        this.enterStreaming(reader.nextLsn, ctx);
         return;
       }
       if (control.state !== 'shut down') {
@@ -265,6 +282,44 @@ class Startup implements Actor<IoResult> {
       return;
     }
   }
+
+  /** Asks the archive for segment `segno` (restore_command, %p = pg_wal/RECOVERYXLOG). */
+  private restore(segno: SegmentNumber, ctx: Context): void {
+    const control = this.control!;
+    const name = segmentFileName(control.timeline, segno, control.walSegmentSize);
+    const lastRestartPoint = segmentFileName(control.timeline, segnoOf(control.redoLsn, control.walSegmentSize), control.walSegmentSize);
+    this.restoring = { segno, name };
+    ctx.io({ kind: 'process.run', command: buildRestoreCommand(this.args.restoreCommand!, 'pg_wal/RECOVERYXLOG', name, lastRestartPoint), cwd: this.args.dataDir }, 'RestoreDone');
+  }
+
+  private onRestoreDone(io: IoResult, ctx: Context): void {
+    const { name } = this.restoring!;
+    const result = io.ok ? (io.value as ProcessRunResult) : null;
+    if (result === null || result.exitCode !== 0) {
+      // Not in the archive (yet): ask again after wal_retrieve_retry_interval.
+      if (result !== null) for (const line of restoreFailureLines(result, name)) ctx.log(line.level, line.text);
+      ctx.after(this.args.retryIntervalMs ?? 5_000, { type: 'RestoreRetry' });
+      return;
+    }
+    ctx.io({ kind: 'file.read', path: this.path('pg_wal/RECOVERYXLOG') }, 'RestoredRead');
+  }
+
+  private onRestoredRead(io: IoResult, ctx: Context): void {
+    const { segno, name } = this.restoring!;
+    const bytes = io.ok ? (io.value as Uint8Array | null) : null;
+    if (bytes === null) {
+      ctx.after(this.args.retryIntervalMs ?? 5_000, { type: 'RestoreRetry' });
+      return;
+    }
+    const line = restoredLine(name);
+    ctx.log(line.level, line.text);
+    this.restoring = null;
+    this.reader!.supply(segno, bytes);
+    this.reader!.resume();
+    this.readWal(ctx);
+  }
+
+  private restoring: { segno: SegmentNumber; name: string } | null = null;
 
   /**
    * The local WAL ran out: from now on WAL comes from the walreceiver, from the start of the

@@ -46,6 +46,8 @@ export interface StandbyOptions {
   readonly conninfo?: string;
   /** Base backup progress: bytes copied of the total. */
   readonly onProgress?: (bytes: number, totalBytes: number) => void;
+  /** false: no primary_conninfo; the standby lives on restore_command (a warm standby). */
+  readonly streaming?: boolean;
 }
 
 export interface InitOptions {
@@ -125,7 +127,7 @@ export class Cluster {
     }
     const dataDir = join(this.dir, name);
     const primaryConninfo = [upstream.conninfo, `application_name=${name}`, options.conninfo ?? ''].filter((p) => p !== '').join(' ');
-    const recoverySettings: Record<string, string> = { ...settingsText(options.settings), primary_conninfo: primaryConninfo };
+    const recoverySettings: Record<string, string> = { ...settingsText(options.settings), ...(options.streaming === false ? {} : { primary_conninfo: primaryConninfo }) };
     if (options.slot !== undefined) recoverySettings['primary_slot_name'] = options.slot;
     const replies = this.kernel.inbox(`${name}/pg_basebackup`);
     try {

@@ -111,4 +111,15 @@ describe('continuous archiving', function () {
     expect(readFileSync(join(archive, name)).equals(archived)).to.equal(true);
     expect(existsSync(join(b.dataDir, 'pg_wal', 'archive_status', `${name}.ready`))).to.equal(true);
   });
+
+  it('feeds a warm standby from the archive alone: it reaches the primary\'s state after pg_switch_wal()', async () => {
+    const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG, settings: { archive_mode: 'on', archive_command: `cp %p ${archive}/%f` } });
+    await primary.query('CREATE TABLE t (x int)');
+    const warm = await cluster.addStandby('warm', { streaming: false, settings: { restore_command: `cp ${archive}/%f %p`, wal_retrieve_retry_interval: '50ms' } });
+    for (let i = 0; i < 50; i++) await primary.query('INSERT INTO t VALUES ($1)', [i]);
+    await primary.query('SELECT pg_switch_wal()');
+    await eventually(warm, 'SELECT count(*) AS n FROM t', (r) => r.rows[0]!['n'] === 50, 'the warm standby to replay the archived segment');
+    expect(log(warm)).to.match(/restored log file "[0-9A-F]{24}" from archive/);
+    expect((await warm.query('SELECT * FROM pg_stat_wal_receiver')).rowCount, 'no streaming at all').to.equal(0);
+  });
 });

@@ -12,7 +12,8 @@
  *
  * In standby mode (standby.signal) recovery never ends by itself: after the local WAL, it
  * asks the postmaster for a walreceiver and replays what that receives, as it arrives, from
- * in-memory copies of the segments being filled. It tells the postmaster when replay has
+ * in-memory copies of the segments being filled (a warm standby, with no primary_conninfo,
+ * restores each missing segment with restore_command instead). It tells the postmaster when replay has
  * passed the minimum recovery point (the end of the base backup, or what a previous run had
  * replayed): the state is consistent and read-only sessions may come in. It also loads the
  * replication slots from pg_replslot, as PostgreSQL's startup does.

@@ -4,7 +4,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Cluster, PgError, type Server, type ServerPlacement } from '../src/index.js';
+import { Cluster, PgError, type QueryResult, type Server, type ServerPlacement } from '../src/index.js';
 import type { Kernel } from '../src/runtime/kernel.js';
 import type { LifecycleEvent, RuntimeEvent } from '../src/runtime/events.js';
 
@@ -81,3 +81,14 @@ export function clusterPerTest(placement: ServerPlacement): () => Cluster {
   return () => cluster!;
 }
 
+
+/** Polls a query until `check` holds for its result. */
+export async function eventually(server: Server, sql: string, check: (r: QueryResult) => boolean, what: string, timeoutMs = 15_000): Promise<QueryResult> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const result = await server.query(sql);
+    if (check(result)) return result;
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}; last result: ${JSON.stringify(result.rows)}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

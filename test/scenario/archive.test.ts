@@ -8,20 +8,10 @@ import { expect } from 'chai';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Cluster, type QueryResult, type Server } from '../../src/index.js';
-import { log, until } from '../helpers.js';
+import { Cluster, type Server } from '../../src/index.js';
+import { eventually, log, until } from '../helpers.js';
 
 const SEG = 1024 * 1024;
-
-async function eventually(server: Server, sql: string, check: (r: QueryResult) => boolean, what: string): Promise<QueryResult> {
-  const deadline = performance.now() + 15_000;
-  for (;;) {
-    const result = await server.query(sql);
-    if (check(result)) return result;
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(result.rows)}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 /** Ends the current segment and returns its file name. */
 async function switchSegment(primary: Server): Promise<string> {

@@ -7,21 +7,10 @@
 import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { QueryResult, Server, ServerPlacement } from '../../src/index.js';
-import { clusterPerTest, log, pgError, until } from '../helpers.js';
+import type { Server, ServerPlacement } from '../../src/index.js';
+import { clusterPerTest, eventually, log, pgError, until } from '../helpers.js';
 
 const SEG = 1024 * 1024;
-
-/** Polls a query until `check` holds for its result. */
-async function eventually(server: Server, sql: string, check: (r: QueryResult) => boolean, what: string, timeoutMs = 15_000): Promise<QueryResult> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const result = await server.query(sql);
-    if (check(result)) return result;
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}; last result: ${JSON.stringify(result.rows)}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 async function currentLsn(primary: Server): Promise<string> {
   return (await primary.query('SELECT pg_current_wal_lsn() AS lsn')).rows[0]!['lsn'] as string;

@@ -135,8 +135,8 @@ class Postmaster implements Actor {
       args: {
         dataDir: this.args.dataDir, shmem: this.shmem!, initdb: this.args.initdb, walSegmentSize: this.args.walSegmentSize,
         postgresqlConf: this.args.postgresqlConf, standbyMode: this.standby,
-        // Without an upstream to stream from, a standby is fed by the archive (a warm standby).
-        restoreCommand: this.setting<string>('primary_conninfo') === '' ? this.setting<string>('restore_command') : '',
+        // Without an upstream to stream from, a standby is fed by the archive alone (a warm standby).
+        restoreCommand: this.setting<string>('restore_command'), streaming: this.setting<string>('primary_conninfo') !== '',
         retryIntervalMs: this.setting('wal_retrieve_retry_interval'),
       },
     });
@@ -411,7 +411,7 @@ class Postmaster implements Actor {
         dataDir: this.args.dataDir, shmem: this.shmem!, walwriter: this.walwriter, checkpointer: this.checkpointer!, hba: this.hba,
         walSenderTimeoutMs: this.setting('wal_sender_timeout'), systemIdentifier: this.walEnd.systemIdentifier,
         timeline: this.walEnd.timeline, segmentSize: this.walEnd.walSegmentSize,
-        directory: this.args.directory ?? null, clientServer: msg.clientServer ?? null,
+        directory: this.args.directory ?? null, clientServer: msg.clientServer ?? null, serverPort: this.args.port ?? null,
       } satisfies WalSenderArgs,
     });
     this.walsenders.set(refKey(walsender), walsender);
@@ -436,6 +436,8 @@ class Postmaster implements Actor {
         startup: this.startup!, shmem: this.shmem!, directory: this.args.directory ?? null,
         ownServer: this.args.port === undefined ? null : { port: this.args.port, postmaster: ctx.self },
         defaultApplicationName: cluster === '' ? 'walreceiver' : cluster, pid: this.nextPid(), ...this.receiverSettings(),
+        // With an archive to fall back on, a lost connection ends it: startup goes to the archive, then streams again.
+        exitOnLoss: this.setting<string>('restore_command') !== '',
       } satisfies WalReceiverArgs,
     });
     ctx.send(this.startup!, { type: 'WalReceiverAttached', walreceiver: this.walreceiver } satisfies WalReceiverAttached);
@@ -496,7 +498,7 @@ class Postmaster implements Actor {
       this.walreceiver = null;
       if (this.phase === 'stopping') return;
       // A walreceiver that died (or was stopped to follow new settings) is started again, streaming on from what startup has.
-      if (!this.receiverRestarting) ctx.log('info', `walreceiver process exited: ${describeReason(exit.reason)}`);
+      if (!this.receiverRestarting && exit.reason.kind !== 'normal') ctx.log('info', `walreceiver process exited: ${describeReason(exit.reason)}`);
       this.receiverRestarting = false;
       ctx.send(this.startup!, { type: 'WalReceiverAttached', walreceiver: null } satisfies WalReceiverAttached);
       ctx.send(this.startup!, { type: 'RestartWalReceiver' });

@@ -10,10 +10,13 @@
  * postmaster starts the walwriter and lets sessions in only then. A segment from another
  * cluster or timeline, or a damaged control file, stops the server with a FATAL.
  *
- * In standby mode (standby.signal) recovery never ends by itself: after the local WAL, it
- * asks the postmaster for a walreceiver and replays what that receives, as it arrives, from
- * in-memory copies of the segments being filled (a warm standby, with no primary_conninfo,
- * restores each missing segment with restore_command instead). It tells the postmaster when replay has
+ * In standby mode (standby.signal) recovery never ends by itself. After the local WAL it
+ * goes round PostgreSQL's WAL sources (27.2.2): the archive (restore_command, one segment at
+ * a time) until it runs out, then pg_wal, then streaming (it asks the postmaster for a
+ * walreceiver and replays what that receives, as it arrives, from in-memory copies of the
+ * segments being filled), and when streaming fails or ends, back to the archive. Without
+ * restore_command it only streams; without primary_conninfo it is a warm standby, fed by the
+ * archive and pg_wal alone, asking again every wal_retrieve_retry_interval. It tells the postmaster when replay has
  * passed the minimum recovery point (the end of the base backup, or what a previous run had
  * replayed): the state is consistent and read-only sessions may come in. It also loads the
  * replication slots from pg_replslot, as PostgreSQL's startup does.
@@ -46,12 +49,11 @@ export interface StartupArgs {
   readonly shmem: ActorRef;
   /** standby.signal was found: replay streamed WAL until promotion. */
   readonly standbyMode?: boolean;
-  /**
-   * A standby without primary_conninfo lives on restore_command alone (a warm standby, fed
-   * by the archive): what the local WAL lacks is restored, segment by segment.
-   */
+  /** restore_command: what the local WAL lacks is restored from the archive, segment by segment. */
   readonly restoreCommand?: string;
-  /** How long a warm standby waits before asking the archive again (wal_retrieve_retry_interval). */
+  /** primary_conninfo is set: WAL the archive and pg_wal do not have is streamed. */
+  readonly streaming?: boolean;
+  /** How long to wait before asking a source again that had nothing (wal_retrieve_retry_interval). */
   readonly retryIntervalMs?: number;
   /** Create the cluster if the data directory has none (initdb). */
   readonly initdb: boolean;
@@ -78,6 +80,12 @@ export interface WalReceiverAttached extends Message { readonly type: 'WalReceiv
 /** WAL the walreceiver has written and flushed, for replay. */
 export interface WalReceived extends Message { readonly type: 'WalReceived'; readonly chunks: readonly { readonly start: Lsn; readonly bytes: Uint8Array }[] }
 
+/**
+ * Where a standby's WAL comes from now: its own pg_wal as it was at start ('local'), then
+ * the archive, pg_wal, streaming, round again (PostgreSQL's XLOG_FROM_ARCHIVE/PG_WAL/STREAM).
+ */
+type WalSource = 'local' | 'archive' | 'pg_wal' | 'stream';
+
 /** A segment being filled by streaming: its bytes so far. */
 interface Filling {
   readonly bytes: Uint8Array;
@@ -90,8 +98,9 @@ class Startup implements Actor<IoResult> {
   private replayed = 0;
   private firstLsn: Lsn | null = null;
   private pendingSegment: SegmentNumber | null = null;
-  /** Standby: replaying what the walreceiver sends (after the local WAL ran out). */
-  private streaming = false;
+  private source: WalSource = 'local';
+  /** When a walreceiver was last asked for (streaming is tried at most once per wal_retrieve_retry_interval). */
+  private lastStreamRequest: number | null = null;
   private readonly filling = new Map<SegmentNumber, Filling>();
   private receivedUpTo: Lsn = 0;
   private consistent = false;
@@ -120,11 +129,17 @@ class Startup implements Actor<IoResult> {
         return this.onRestoreDone(msg as IoResult, ctx);
       case 'RestoredRead':
         return this.onRestoredRead(msg as IoResult, ctx);
-      case 'RestoreRetry':
-        return this.restore(this.restoring!.segno, ctx);
+      case 'SourceRetry':
+        return this.firstSource(ctx);
       case 'RestartWalReceiver':
-        // The postmaster stopped the walreceiver (primary_conninfo changed): stream on from what we have.
-        if (this.streaming) this.requestWalReceiver(ctx);
+        // The walreceiver ended (streaming failed, or primary_conninfo changed): back to the
+        // archive if there is one, else stream on from what we have.
+        if (this.source !== 'stream') return;
+        if (this.hasArchive()) {
+          this.leaveStreaming();
+          return this.firstSource(ctx);
+        }
+        this.requestWalReceiver(ctx);
         return;
     }
     if (!msg.ok) throw new PgError({ code: SqlState.InternalError, severity: 'FATAL', message: `could not access the data directory "${this.args.dataDir}": ${msg.error.message}` });
@@ -166,6 +181,7 @@ class Startup implements Actor<IoResult> {
       }
       case 'SegmentRead':
         this.reader!.supply(this.pendingSegment!, msg.value as Uint8Array | null);
+        this.reader!.resume();
         return this.readWal(ctx);
       case 'ControlWritten':
         ctx.ready();
@@ -247,28 +263,25 @@ class Startup implements Actor<IoResult> {
       }
       flushBatch();
       if (r.kind === 'need') {
-        const filling = this.filling.get(r.segno);
-        if (this.streaming) {
+        if (this.source === 'stream') {
           // The walreceiver has not reached this segment yet: its first bytes will resume us.
+          const filling = this.filling.get(r.segno);
           if (filling !== undefined) {
             reader.supply(r.segno, filling.bytes.subarray(0, filling.filled));
             continue;
           }
           return;
         }
-        this.pendingSegment = r.segno;
-        this.io(ctx, { kind: 'file.read', path: this.path(`pg_wal/${segmentFileName(control.timeline, r.segno, control.walSegmentSize)}`) }, 'SegmentRead');
-        return;
+        if (this.source === 'archive') return this.restore(r.segno, ctx);
+        return this.readLocalSegment(r.segno, ctx);
       }
       if (r.foreign) {
         throw new PgError({ code: SqlState.DataCorrupted, severity: 'FATAL', message: r.reason, hint: 'The WAL in pg_wal does not belong to this cluster or timeline; remove or replace it.' });
       }
       if (standby) {
-        // Not the end of recovery: the end of what has arrived so far.
-        if (this.streaming) return;
-        if ((this.args.restoreCommand ?? '') !== '') return this.restore(segnoOf(reader.nextLsn, control.walSegmentSize), ctx);
-        this.enterStreaming(reader.nextLsn, ctx);
-        return;
+        // Not the end of recovery: the end of what this source has so far.
+        if (this.source === 'stream') return;
+        return this.nextSource(ctx);
       }
       if (control.state !== 'shut down') {
         if (this.firstLsn === null) ctx.log('info', 'redo is not required');
@@ -284,6 +297,64 @@ class Startup implements Actor<IoResult> {
     }
   }
 
+  private readLocalSegment(segno: SegmentNumber, ctx: Context): void {
+    const control = this.control!;
+    this.pendingSegment = segno;
+    this.io(ctx, { kind: 'file.read', path: this.path(`pg_wal/${segmentFileName(control.timeline, segno, control.walSegmentSize)}`) }, 'SegmentRead');
+  }
+
+  private hasArchive(): boolean {
+    return (this.args.restoreCommand ?? '') !== '';
+  }
+
+  /**
+   * The current source has no more WAL at the reader's position: the next one, in
+   * PostgreSQL's order — archive, pg_wal, streaming — and round again.
+   */
+  private nextSource(ctx: Context): void {
+    switch (this.source) {
+      case 'local':
+      case 'stream':
+        return this.firstSource(ctx);
+      case 'archive':
+        this.source = 'pg_wal';
+        return this.readLocalSegment(this.readerSegment(), ctx);
+      case 'pg_wal':
+        if (this.args.streaming === true) return this.startStreaming(ctx);
+        // A warm standby: round again after wal_retrieve_retry_interval.
+        ctx.after(this.args.retryIntervalMs ?? 5_000, { type: 'SourceRetry' });
+        return;
+    }
+  }
+
+  /** The top of the loop: the archive if there is one, else pg_wal (or at once streaming, after the local WAL). */
+  private firstSource(ctx: Context): void {
+    if (this.hasArchive()) {
+      this.source = 'archive';
+      return this.restore(this.readerSegment(), ctx);
+    }
+    if (this.source === 'local' && this.args.streaming === true) return this.startStreaming(ctx);
+    this.source = 'pg_wal';
+    this.readLocalSegment(this.readerSegment(), ctx);
+  }
+
+  private readerSegment(): SegmentNumber {
+    return segnoOf(this.reader!.nextLsn, this.control!.walSegmentSize);
+  }
+
+  /** Streaming, from the reader's position; not sooner than wal_retrieve_retry_interval after the last try. */
+  private startStreaming(ctx: Context): void {
+    const wait = this.lastStreamRequest === null ? 0 : this.lastStreamRequest + (this.args.retryIntervalMs ?? 5_000) - ctx.now();
+    if (wait > 0) {
+      this.source = 'pg_wal';
+      ctx.after(wait, { type: 'SourceRetry' });
+      return;
+    }
+    this.source = 'stream';
+    this.lastStreamRequest = ctx.now();
+    this.enterStreaming(this.reader!.nextLsn, ctx);
+  }
+
   /** Asks the archive for segment `segno` (restore_command, %p = pg_wal/RECOVERYXLOG). */
   private restore(segno: SegmentNumber, ctx: Context): void {
     const control = this.control!;
@@ -297,10 +368,10 @@ class Startup implements Actor<IoResult> {
     const { name } = this.restoring!;
     const result = io.ok ? (io.value as ProcessRunResult) : null;
     if (result === null || result.exitCode !== 0) {
-      // Not in the archive (yet): ask again after wal_retrieve_retry_interval.
+      // Not in the archive (yet): the next source.
       if (result !== null) for (const line of restoreFailureLines(result, name)) ctx.log(line.level, line.text);
-      ctx.after(this.args.retryIntervalMs ?? 5_000, { type: 'RestoreRetry' });
-      return;
+      this.restoring = null;
+      return this.nextSource(ctx);
     }
     ctx.io({ kind: 'file.read', path: this.path('pg_wal/RECOVERYXLOG') }, 'RestoredRead');
   }
@@ -309,8 +380,8 @@ class Startup implements Actor<IoResult> {
     const { segno, name } = this.restoring!;
     const bytes = io.ok ? (io.value as Uint8Array | null) : null;
     if (bytes === null) {
-      ctx.after(this.args.retryIntervalMs ?? 5_000, { type: 'RestoreRetry' });
-      return;
+      this.restoring = null;
+      return this.nextSource(ctx);
     }
     const line = restoredLine(name);
     ctx.log(line.level, line.text);
@@ -327,7 +398,6 @@ class Startup implements Actor<IoResult> {
    * segment where it ran out (as PostgreSQL requests it).
    */
   private enterStreaming(end: Lsn, ctx: Context): void {
-    this.streaming = true;
     const segmentSize = this.control!.walSegmentSize;
     const segno = segnoOf(end, segmentSize);
     this.filling.set(segno, { bytes: new Uint8Array(segmentSize), filled: 0 });
@@ -343,8 +413,15 @@ class Startup implements Actor<IoResult> {
     } satisfies StartWalReceiver);
   }
 
+  /** Streaming ended: what was being filled is forgotten (it is in pg_wal, and streamed again if needed). */
+  private leaveStreaming(): void {
+    this.filling.clear();
+  }
+
   /** Streamed WAL, on disk already: copied into the segments being filled, then replayed. */
   private onReceived(msg: WalReceived, ctx: Context): void {
+    // Sent before the walreceiver ended, read after we moved on: that source is not ours now.
+    if (this.source !== 'stream') return;
     const segmentSize = this.control!.walSegmentSize;
     const reader = this.reader!;
     for (const chunk of msg.chunks) {

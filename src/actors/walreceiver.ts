@@ -13,11 +13,13 @@
  *
  * A refused or dropped connection is logged as PostgreSQL logs it and retried after
  * wal_retrieve_retry_interval, from where WAL was flushed; an upstream silent for
- * wal_receiver_timeout is dropped ("terminating walreceiver due to timeout").
+ * wal_receiver_timeout is dropped ("terminating walreceiver due to timeout"). On a standby
+ * with restore_command (`exitOnLoss`) it ends instead, as PostgreSQL's does, and startup
+ * looks in the archive and pg_wal before it asks for streaming again.
  */
 import { PgError, SqlState, type PgErrorFields } from '../errors.js';
 import { parseConninfo, type Conninfo } from '../config/conninfo.js';
-import { defineBehaviour, type Actor, type ActorRef, type Message } from '../runtime/actor.js';
+import { defineBehaviour, NORMAL, type Actor, type ActorRef, type Message } from '../runtime/actor.js';
 import type { Context, TimerId } from '../runtime/context.js';
 import type { FileBatchEntry } from '../runtime/fileio.js';
 import type { IoResult } from '../runtime/io.js';
@@ -52,6 +54,8 @@ export interface WalReceiverArgs {
   readonly statusIntervalMs: number;
   readonly receiverTimeoutMs: number;
   readonly retryIntervalMs: number;
+  /** A lost connection ends the walreceiver rather than being retried (startup has other sources). */
+  readonly exitOnLoss?: boolean;
 }
 
 /** Settings that change at reload without a new connection. */
@@ -228,7 +232,7 @@ class WalReceiver implements Actor {
     if (this.args.directory === null) {
       throw new PgError({ code: SqlState.UnableToConnect, severity: 'FATAL', message: `connection to server at "${host}", port ${port} failed: Connection refused` });
     }
-    ctx.send(this.args.directory, { type: 'Resolve', host, port, replyTo: ctx.self } satisfies Resolve);
+    ctx.send(this.args.directory, { type: 'Resolve', host, port, ...this.from(), replyTo: ctx.self } satisfies Resolve);
     this.report(ctx);
   }
 
@@ -236,6 +240,9 @@ class WalReceiver implements Actor {
     if (this.phase !== 'resolving') return;
     const host = this.conninfo.host ?? this.conninfo.hostaddr ?? 'localhost';
     const port = this.conninfo.port ?? '5432';
+    if (msg.postmaster === null && msg.unreachable === true) {
+      throw new PgError({ code: SqlState.UnableToConnect, severity: 'FATAL', message: `connection to server at "${host}", port ${port} failed: No route to host` });
+    }
     if (msg.postmaster === null) {
       throw new PgError({
         code: SqlState.UnableToConnect, severity: 'FATAL',
@@ -244,13 +251,18 @@ class WalReceiver implements Actor {
     }
     this.phase = 'connecting';
     this.upstream = msg.postmaster;
-    ctx.send(this.args.directory!, { type: 'Watch', port: Number(port), postmaster: msg.postmaster, replyTo: ctx.self } satisfies Watch);
+    ctx.send(this.args.directory!, { type: 'Watch', port: Number(port), postmaster: msg.postmaster, ...this.from(), replyTo: ctx.self } satisfies Watch);
     ctx.send(msg.postmaster, {
       type: 'ReplConnect', connection: this.attempt, user: this.conninfo.user ?? 'postgres', applicationName: this.applicationName(), address: LOOPBACK, replyTo: ctx.self,
       ...(this.args.ownServer === null ? {} : { clientServer: this.args.ownServer }),
     } satisfies ReplConnect);
     const timeoutMs = this.conninfo.connect_timeout !== undefined ? Math.max(2, Number(this.conninfo.connect_timeout)) * 1000 : DEFAULT_CONNECT_TIMEOUT_MS;
     ctx.after(timeoutMs, { type: 'ConnectTimeout', attempt: this.attempt });
+  }
+
+  /** This server's own port, for the address book (a partition may stand between it and the upstream). */
+  private from(): { from?: number } {
+    return this.args.ownServer === null ? {} : { from: this.args.ownServer.port };
   }
 
   private applicationName(): string {
@@ -416,6 +428,10 @@ class WalReceiver implements Actor {
     this.unwatch(ctx);
     this.auth = null;
     this.phase = 'waiting';
+    if (this.args.exitOnLoss === true) {
+      ctx.stop(ctx.self, NORMAL);
+      return;
+    }
     this.report(ctx);
     if (this.attemptTimer === null) this.attemptTimer = ctx.after(this.retryIntervalMs, { type: 'Retry' });
   }

@@ -62,6 +62,8 @@ export interface WalSenderArgs {
   readonly directory: ActorRef | null;
   /** The standby this connection comes from, if a walreceiver: its going away ends us. */
   readonly clientServer: { readonly port: number; readonly postmaster: ActorRef } | null;
+  /** This server's own port in the address book (a partition may stand between it and the standby). */
+  readonly serverPort: number | null;
 }
 
 export type WalSenderState = 'startup' | 'catchup' | 'streaming' | 'backup' | 'stopping';
@@ -104,7 +106,9 @@ class WalSender implements Actor {
     this.lastHeard = ctx.now();
     const client = this.args.clientServer;
     if (client !== null && this.args.directory !== null) {
-      ctx.send(this.args.directory, { type: 'Watch', port: client.port, postmaster: client.postmaster, replyTo: ctx.self } satisfies Watch);
+      ctx.send(this.args.directory, {
+        type: 'Watch', port: client.port, postmaster: client.postmaster, ...(this.args.serverPort === null ? {} : { from: this.args.serverPort }), replyTo: ctx.self,
+      } satisfies Watch);
     }
     const conn = { type: 'host' as const, database: 'replication', user: this.args.user, address: this.args.address, replication: true };
     const rule = matchHba(this.args.hba, conn);

@@ -14,7 +14,7 @@
 import { join } from 'node:path';
 import type { Query, QueryDone } from '../actors/backend.js';
 import { BASEBACKUP, type BaseBackupArgs, type BaseBackupDone, type BaseBackupProgress } from '../actors/basebackup.js';
-import type { Unregister } from '../replication/protocol.js';
+import type { Partition, Unregister } from '../replication/protocol.js';
 import { DIRECTORY } from './directory.js';
 import { POSTMASTER, type Connect, type Connected, type PostmasterArgs, type SmartShutdown } from '../actors/postmaster.js';
 import { quoteConfValue } from '../config/conffile.js';
@@ -157,6 +157,19 @@ export class Cluster {
     const server = this.servers.get(name);
     if (server === undefined) throw new Error(`no server named "${name}" in this cluster`);
     return server;
+  }
+
+  /**
+   * Fault injection: cuts the network between two servers. Their replication connections
+   * are reset at both ends and new ones fail ("No route to host") until `heal`.
+   */
+  partition(a: string, b: string): void {
+    this.kernel.send(this.directory, { type: 'Partition', a: this.server(a).port, b: this.server(b).port, cut: true } satisfies Partition);
+  }
+
+  /** Mends what `partition(a, b)` cut: the servers can connect to each other again. */
+  heal(a: string, b: string): void {
+    this.kernel.send(this.directory, { type: 'Partition', a: this.server(a).port, b: this.server(b).port, cut: false } satisfies Partition);
   }
 
   /** Stops every server (fast shutdown) and the cluster's actors. Data directories stay. */

@@ -119,15 +119,23 @@ export interface BackupEnd extends Message { readonly type: 'BackupEnd'; readonl
 /** The cluster's address book (cluster/directory.ts): a server's postmaster by port. */
 export interface Register extends Message { readonly type: 'Register'; readonly port: number; readonly postmaster: ActorRef }
 export interface Unregister extends Message { readonly type: 'Unregister'; readonly port: number }
-export interface Resolve extends Message { readonly type: 'Resolve'; readonly host: string; readonly port: number; readonly replyTo: ActorRef }
-export interface Resolved extends Message { readonly type: 'Resolved'; readonly postmaster: ActorRef | null }
+/** `from`: the asking server's own port, when a server asks (a partition may stand between the two). */
+export interface Resolve extends Message { readonly type: 'Resolve'; readonly host: string; readonly port: number; readonly from?: number; readonly replyTo: ActorRef }
+/** `unreachable`: a partition stands between the two ("No route to host"); else null is a refused connection. */
+export interface Resolved extends Message { readonly type: 'Resolved'; readonly postmaster: ActorRef | null; readonly unreachable?: boolean }
 /**
  * Tell `replyTo` when the server registered at `port` as `postmaster` goes away (stopped,
  * killed, or restarted after a crash): its connections are gone, as a TCP reset says.
  */
-export interface Watch extends Message { readonly type: 'Watch'; readonly port: number; readonly postmaster: ActorRef; readonly replyTo: ActorRef }
+export interface Watch extends Message { readonly type: 'Watch'; readonly port: number; readonly postmaster: ActorRef; readonly from?: number; readonly replyTo: ActorRef }
 export interface Unwatch extends Message { readonly type: 'Unwatch'; readonly port: number; readonly replyTo: ActorRef }
 export interface ServerGone extends Message { readonly type: 'ServerGone'; readonly port: number; readonly postmaster: ActorRef }
+/**
+ * Fault injection: the network between the servers at ports `a` and `b` is cut (`cut`
+ * true) or mended. A cut resets their connections at both ends and refuses new ones
+ * ("No route to host") until it is mended.
+ */
+export interface Partition extends Message { readonly type: 'Partition'; readonly a: number; readonly b: number; readonly cut: boolean }
 
 /** Largest XLogData payload (PostgreSQL's MAX_SEND_SIZE is 16 WAL pages: 128 kB). */
 export const MAX_SEND_SIZE = 128 * 1024;

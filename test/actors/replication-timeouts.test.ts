@@ -53,7 +53,7 @@ describe('replication timeouts', function () {
       walwriter: kernel.spawn({ name: 'walwriter', behaviour: FAKE_WALWRITER, args: { flushed: SEG } }),
       checkpointer: kernel.spawn({ name: 'checkpointer', behaviour: SINK }),
       hba: parseHba(DEFAULT_HBA_CONF, 'pg_hba.conf'), walSenderTimeoutMs: 400, systemIdentifier: '1', timeline: 1, segmentSize: SEG,
-      directory: null, clientServer: null,
+      directory: null, clientServer: null, serverPort: null,
     };
     const walsender = kernel.spawn({ name: 'walsender', behaviour: WALSENDER, args });
     const ok = await next<Message & { connection: number }>(client, 'AuthOk');

@@ -112,4 +112,37 @@ describe('continuous archiving', function () {
     expect(log(warm)).to.match(/restored log file "[0-9A-F]{24}" from archive/);
     expect((await warm.query('SELECT * FROM pg_stat_wal_receiver')).rowCount, 'no streaming at all').to.equal(0);
   });
+
+  it('a streaming standby cut off while its slot-less primary removed the WAL it needs catches up from the archive, then streams again', async () => {
+    const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG, settings: { archive_mode: 'on', archive_command: `cp %p ${archive}/%f` } });
+    await primary.query('CREATE TABLE t (x int)');
+    // The archive answers only once the gate is open: first the standby must find the primary's WAL gone.
+    const gate = join(dir, 'archive-open');
+    const standby = await cluster.addStandby('standby', {
+      settings: { restore_command: `test -f ${gate} && cp ${archive}/%f %p`, wal_retrieve_retry_interval: '50ms' },
+    });
+    await eventually(standby, 'SELECT status FROM pg_stat_wal_receiver', (r) => r.rows[0]?.['status'] === 'streaming', 'streaming');
+    const needed = (await primary.query('SELECT pg_walfile_name(pg_current_wal_lsn()) AS f')).rows[0]!['f'] as string;
+
+    cluster.partition('primary', 'standby');
+    await until(() => log(standby).includes('No route to host'), 'the standby to find the primary unreachable');
+    let last = '';
+    for (let i = 0; i < 4; i++) {
+      for (let j = 0; j < 25; j++) await primary.query('INSERT INTO t VALUES ($1)', [i * 25 + j]);
+      last = await switchSegment(primary);
+    }
+    await eventually(primary, 'SELECT last_archived_wal FROM pg_stat_archiver', (r) => r.rows[0]!['last_archived_wal'] === last, 'the backlog to be archived');
+    await primary.query('CHECKPOINT');
+    expect(existsSync(join(primary.dataDir, 'pg_wal', needed)), 'the primary removed the segment the standby needs').to.equal(false);
+
+    cluster.heal('primary', 'standby');
+    await until(() => log(standby).includes(`requested WAL segment ${needed} has already been removed`), 'the standby to be refused the removed WAL', 15_000);
+    writeFileSync(gate, '');
+    await eventually(standby, 'SELECT count(*) AS n FROM t', (r) => r.rows[0]!['n'] === 104, 'the standby to catch up from the archive');
+    expect(log(standby)).to.include(`restored log file "${needed}" from archive`);
+    await eventually(standby, 'SELECT status FROM pg_stat_wal_receiver', (r) => r.rows[0]?.['status'] === 'streaming', 'streaming again');
+    // What comes next arrives by streaming, with no segment switch to archive it.
+    await primary.query('INSERT INTO t VALUES (-1)');
+    await eventually(standby, 'SELECT count(*) AS n FROM t WHERE x = -1', (r) => r.rows[0]!['n'] === 1, 'the new row, streamed');
+  });
 });

@@ -70,6 +70,7 @@ export const SETTINGS: readonly SettingDefinition[] = [
   { name: 'archive_command', type: 'string', default: '', context: 'sighup', description: 'Sets the shell command that will be called to archive a WAL file.' },
   { name: 'archive_library', type: 'string', default: '', context: 'sighup', description: 'Sets the library that will be called to archive a WAL file.' },
   { name: 'basic_archive.archive_directory', type: 'string', default: '', context: 'sighup', description: 'Archive file destination directory.' },
+  { name: 'basic_archive.compression', type: 'enum', default: 'off', values: ['off', 'gzip'], context: 'sighup', description: 'Sets the method used to compress archived WAL files.' },
   { name: 'archive_timeout', type: 'integer', default: 0, min: 0, max: INT_MAX / 2, unit: S, context: 'sighup', description: 'Sets the amount of time to wait before forcing a switch to the next WAL file.' },
   { name: 'restore_command', type: 'string', default: '', context: 'sighup', description: 'Sets the shell command that will be called to retrieve an archived WAL file.' },
   { name: 'recovery_target_timeline', type: 'string', default: 'latest', context: 'postmaster', description: 'Specifies the timeline to recover into.' },

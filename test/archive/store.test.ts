@@ -5,82 +5,26 @@
  * step and through actors.
  */
 import { expect } from 'chai';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ArchiveJob, RestoreJob, type ArchiveDone, type RestoreDone, type StepResult } from '../../src/archive/store.js';
+import { ArchiveJob, RestoreJob, type ArchiveDone, type ArchiveStep, type RestoreDone, type RestoreStep } from '../../src/archive/store.js';
 import { defineBehaviour, type Message } from '../../src/runtime/actor.js';
 import type { Context } from '../../src/runtime/context.js';
-import { RealFileIo, type FileOp } from '../../src/runtime/fileio.js';
+import type { FileOp } from '../../src/runtime/fileio.js';
 import type { IoResult } from '../../src/runtime/io.js';
 import { Kernel } from '../../src/runtime/kernel.js';
 import { seededRandom } from '../../src/runtime/prng.js';
 import { SimDisk } from '../../src/runtime/simdisk.js';
 import { SimScheduler } from '../../src/runtime/simulator.js';
 import { until } from '../helpers.js';
+import { DISKS, drive, type Disk } from './disks.js';
 
 const SEG = '000000010000000000000003';
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 const text = (data: Uint8Array | null): string | null => (data === null ? null : Buffer.from(data).toString('utf8'));
 
-/** A disk the jobs' steps run on: the real file system in a temp dir, or a SimDisk. */
-interface Disk {
-  /** A directory to work in (created). */
-  readonly root: string;
-  run(op: FileOp): StepResult;
-  read(path: string): Uint8Array | null;
-  list(dir: string): string[];
-  close(): void;
-}
-
-function realDisk(): Disk {
-  const root = mkdtempSync(join(tmpdir(), 'walship-archive-'));
-  const io = new RealFileIo();
-  return {
-    root,
-    run(op) {
-      try {
-        return { ok: true, value: io.run(op) };
-      } catch (err) {
-        return { ok: false, error: { message: (err as Error).message, code: (err as { code?: string }).code } };
-      }
-    },
-    read: (path) => (existsSync(path) ? new Uint8Array(readFileSync(path)) : null),
-    list: (dir) => readdirSync(dir).sort(),
-    close() {
-      io.close();
-      rmSync(root, { recursive: true, force: true });
-    },
-  };
-}
-
-function simDisk(): Disk {
-  const disk = new SimDisk();
-  const root = '/cluster';
-  disk.mkdirp(root);
-  const handlers = disk.handlers();
-  const random = seededRandom(11);
-  return {
-    root,
-    run: (op) => handlers[op.kind]!(op, random).outcome,
-    read: (path) => disk.read(path),
-    list(dir) {
-      const op: FileOp = { kind: 'file.list', dir };
-      const { outcome } = handlers[op.kind]!(op, random);
-      return outcome.ok ? (outcome.value as string[]) : [];
-    },
-    close: () => undefined,
-  };
-}
-
-/** Runs a job to its end, one step at a time. */
-function drive<D extends { done: true }>(job: { next(last: StepResult | null): FileOp | D }, disk: Disk): D {
-  let step = job.next(null);
-  while (!('done' in step)) step = job.next(disk.run(step));
-  return step;
-}
-
-for (const [label, make] of [['real file system', realDisk], ['SimDisk', simDisk]] as const) {
+for (const [label, make] of DISKS) {
   describe(`the directory archive (${label})`, () => {
     let disk: Disk;
     let archive: string;
@@ -246,7 +190,7 @@ interface ArchivingArgs {
 /** Archives one file with an ArchiveJob, one ctx.io per step, and records how it ended. */
 const ARCHIVING = defineBehaviour(import.meta.url, 'ArchivingOneFile', (args: ArchivingArgs) => {
   let job: ArchiveJob;
-  const run = (step: FileOp | ArchiveDone, ctx: Context): void => {
+  const run = (step: ArchiveStep, ctx: Context): void => {
     if ('done' in step) {
       args.outcomes.push(step);
       ctx.stop(ctx.self);
@@ -267,7 +211,7 @@ const ARCHIVING = defineBehaviour(import.meta.url, 'ArchivingOneFile', (args: Ar
 
 const RESTORING = defineBehaviour(import.meta.url, 'RestoringOneFile', (args: { name: string; directory: string; target: string; outcomes: RestoreDone[] }) => {
   const job = new RestoreJob({ name: args.name, directory: args.directory, target: args.target });
-  const run = (step: FileOp | RestoreDone, ctx: Context): void => {
+  const run = (step: RestoreStep, ctx: Context): void => {
     if ('done' in step) {
       args.outcomes.push(step);
       return;

@@ -8,16 +8,18 @@
  * with archive_library = 'basic_archive' (walship's built-in directory archive,
  * basic_archive.archive_directory: written to a temporary file, fsynced, then published
  * under its name only if no file has that name; the identical file archived twice is fine,
- * a different one is refused and never overwritten). An archived segment's `.ready` becomes
- * `.done`, which lets the checkpointer remove it. A failure keeps `.ready` (so the segment
- * stays in pg_wal), is logged as PostgreSQL logs it, counted in pg_stat_archiver, and retried:
- * three times a second apart, then after a minute, or at once on a reload or a new segment.
+ * a different one is refused and never overwritten; with basic_archive.compression = gzip it
+ * is compressed on the offload pool first and archived as <name>.gz). An archived segment's
+ * `.ready` becomes `.done`, which lets the checkpointer remove it. A failure keeps `.ready`
+ * (so the segment stays in pg_wal), is logged as PostgreSQL logs it, counted in
+ * pg_stat_archiver, and retried: three times a second apart, then after a minute, or at once
+ * on a reload or a new segment.
  */
 import { defineBehaviour, type Actor, type ActorRef, type Message } from '../runtime/actor.js';
 import type { Context, TimerId } from '../runtime/context.js';
 import type { IoResult } from '../runtime/io.js';
 import { archiveFailureLines, archiveRetriesExhaustedLine, buildArchiveCommand, type LogLine } from '../archive/command.js';
-import { ArchiveJob, type ArchiveStep } from '../archive/store.js';
+import { ArchiveJob, type ArchiveCompression, type ArchiveStep } from '../archive/store.js';
 import type { ProcessRunResult } from '../runtime/shell.js';
 import type { ArchiverStatus } from '../monitoring/views.js';
 import type { ArchiverReport } from './shmem.js';
@@ -29,6 +31,8 @@ export interface ArchiverArgs {
   readonly archiveCommand: string;
   readonly archiveLibrary: string;
   readonly archiveDirectory: string;
+  /** basic_archive.compression; 'off' when not given. */
+  readonly archiveCompression?: ArchiveCompression;
 }
 
 /** New archive_command / archive_library settings after a reload. */
@@ -37,6 +41,8 @@ export interface ArchiverSettings extends Message {
   readonly archiveCommand: string;
   readonly archiveLibrary: string;
   readonly archiveDirectory: string;
+  /** 'off' when not given. */
+  readonly archiveCompression?: ArchiveCompression;
 }
 
 /** PostgreSQL's NUM_ARCHIVE_RETRIES, and the pause after them (its archiver's timeout). */
@@ -58,7 +64,9 @@ class Archiver implements Actor {
   private readonly stats: { -readonly [K in keyof ArchiverStatus]: ArchiverStatus[K] };
 
   constructor(private readonly args: ArchiverArgs) {
-    this.settings = { archiveCommand: args.archiveCommand, archiveLibrary: args.archiveLibrary, archiveDirectory: args.archiveDirectory };
+    this.settings = {
+      archiveCommand: args.archiveCommand, archiveLibrary: args.archiveLibrary, archiveDirectory: args.archiveDirectory, archiveCompression: args.archiveCompression ?? 'off',
+    };
     this.stats = { archivedCount: 0, lastArchivedWal: null, lastArchivedTime: null, failedCount: 0, lastFailedWal: null, lastFailedTime: null, statsReset: 0 };
   }
 
@@ -117,7 +125,10 @@ class Archiver implements Actor {
     const { archiveCommand, archiveLibrary } = this.settings;
     if (archiveLibrary === 'basic_archive') {
       this.busy = name;
-      this.job = new ArchiveJob({ name, source: `${this.args.dataDir}/pg_wal/${name}`, directory: this.settings.archiveDirectory, unique: ctx.newId() });
+      this.job = new ArchiveJob({
+        name, source: `${this.args.dataDir}/pg_wal/${name}`, directory: this.settings.archiveDirectory, unique: ctx.newId(),
+        compression: this.settings.archiveCompression ?? 'off',
+      });
       return this.runStep(this.job.next(null), ctx);
     }
     if (archiveCommand === '') {

@@ -14,7 +14,9 @@ import type { IoResult } from '../runtime/io.js';
 import { CONTROL_FILE_PATH, decodeControlFile, encodeControlFile, type ControlFile } from '../storage/control.js';
 import * as rec from '../storage/records.js';
 import { formatLsn } from '../wal/lsn.js';
-import { parseSegmentFileName, segnoOf } from '../wal/segment.js';
+import { parseSegmentFileName, segmentFileName, segnoOf } from '../wal/segment.js';
+import { buildArchiveCleanupCommand, recoveryCommandFailureLines } from '../archive/command.js';
+import type { ProcessRunResult } from '../runtime/shell.js';
 import type { CheckpointImage, CheckpointRequest, InsertRecords, RestartpointSkipped, SlotsAtCheckpoint, SlotsSaved, SwitchWal } from './shmem.js';
 import type { AttachArchiver, SegmentReady } from './walwriter.js';
 import { IMAGE_PATH } from './startup.js';
@@ -32,6 +34,8 @@ export interface CheckpointerArgs {
   readonly archiving?: boolean;
   /** archive_timeout (0: off): a segment with WAL in it is switched at least this often. */
   readonly archiveTimeoutMs?: number;
+  /** archive_cleanup_command, run after each restartpoint with %r = the restartpoint's segment. */
+  readonly archiveCleanupCommand?: string;
 }
 
 export interface CheckpointNow extends Message {
@@ -49,6 +53,7 @@ export interface CheckpointerSettings extends Message {
   readonly walKeepSizeMb: number;
   readonly maxSlotWalKeepSizeMb: number;
   readonly archiveTimeoutMs: number;
+  readonly archiveCleanupCommand: string;
 }
 
 export interface CheckpointDone extends Message {
@@ -78,8 +83,10 @@ class Checkpointer implements Actor {
   private statusFiles = new Set<string>();
   private walKeepSizeMb: number;
   private maxSlotWalKeepSizeMb: number;
+  private archiveCleanupCommand: string;
 
   constructor(private readonly args: CheckpointerArgs) {
+    this.archiveCleanupCommand = args.archiveCleanupCommand ?? '';
     this.timeoutMs = args.checkpointTimeoutMs;
     this.walKeepSizeMb = args.walKeepSizeMb ?? 0;
     this.maxSlotWalKeepSizeMb = args.maxSlotWalKeepSizeMb ?? -1;
@@ -122,12 +129,15 @@ class Checkpointer implements Actor {
         this.timeoutMs = m.checkpointTimeoutMs;
         this.walKeepSizeMb = m.walKeepSizeMb;
         this.maxSlotWalKeepSizeMb = m.maxSlotWalKeepSizeMb;
+        this.archiveCleanupCommand = m.archiveCleanupCommand;
         if (m.archiveTimeoutMs !== this.archiveTimeoutMs) {
           this.archiveTimeoutMs = m.archiveTimeoutMs;
           this.scheduleArchiveTimeout(ctx);
         }
         return;
       }
+      case 'ArchiveCleaned':
+        return this.onArchiveCleaned(msg as IoResult, ctx);
       case 'AttachArchiver':
         this.archiver = (msg as AttachArchiver).archiver;
         return;
@@ -290,7 +300,29 @@ class Checkpointer implements Actor {
       removed++;
     }
     ctx.log('info', `${this.kind} complete: ${removed} WAL file(s) removed; lsn=${formatLsn(run.checkpointLsn!)}, redo lsn=${formatLsn(run.image!.redoLsn)}`);
-    if (run.image!.inRecovery) ctx.log('info', `recovery restart point at ${formatLsn(run.image!.redoLsn)}`);
+    if (run.image!.inRecovery) {
+      ctx.log('info', `recovery restart point at ${formatLsn(run.image!.redoLsn)}`);
+      if (this.archiveCleanupCommand !== '') return this.cleanArchive(run.image!.redoLsn, ctx);
+    }
+    this.finish(ctx);
+  }
+
+  /**
+   * archive_cleanup_command, with %r the segment of the restartpoint just made: the oldest
+   * the standby would need to restart, so the archive may drop everything before it. A
+   * failure is a WARNING (the restartpoint stands), as in PostgreSQL.
+   */
+  private cleanArchive(redoLsn: number, ctx: Context): void {
+    const control = this.control!;
+    const restartFile = segmentFileName(control.timeline, segnoOf(redoLsn, control.walSegmentSize), control.walSegmentSize);
+    ctx.io({ kind: 'process.run', command: buildArchiveCleanupCommand(this.archiveCleanupCommand, restartFile), cwd: this.args.dataDir }, 'ArchiveCleaned');
+  }
+
+  private onArchiveCleaned(io: IoResult, ctx: Context): void {
+    if (!io.ok) ctx.log('warning', `archive_cleanup_command "${this.archiveCleanupCommand}": ${io.error.message}`);
+    else if ((io.value as ProcessRunResult).exitCode !== 0) {
+      for (const line of recoveryCommandFailureLines('archive_cleanup_command', this.archiveCleanupCommand, io.value as ProcessRunResult)) ctx.log(line.level, line.text);
+    }
     this.finish(ctx);
   }
 

@@ -167,8 +167,9 @@ class Postmaster implements Actor {
     if (this.archiver !== null) ctx.send(this.archiver, { type: 'ArchiverSettings', ...this.archiverSettings() } satisfies ArchiverSettings);
   }
 
-  private checkpointerSettings(): { checkpointTimeoutMs: number; walKeepSizeMb: number; maxSlotWalKeepSizeMb: number; archiveTimeoutMs: number } {
+  private checkpointerSettings(): { checkpointTimeoutMs: number; walKeepSizeMb: number; maxSlotWalKeepSizeMb: number; archiveTimeoutMs: number; archiveCleanupCommand: string } {
     return {
+      archiveCleanupCommand: this.standby ? this.setting('archive_cleanup_command') : '',
       checkpointTimeoutMs: this.setting<number>('checkpoint_timeout') * 1000,
       walKeepSizeMb: this.setting('wal_keep_size'), maxSlotWalKeepSizeMb: this.setting('max_slot_wal_keep_size'),
       archiveTimeoutMs: this.archiving() ? this.setting<number>('archive_timeout') * 1000 : 0,

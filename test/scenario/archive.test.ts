@@ -145,4 +145,49 @@ describe('continuous archiving', function () {
     await primary.query('INSERT INTO t VALUES (-1)');
     await eventually(standby, 'SELECT count(*) AS n FROM t WHERE x = -1', (r) => r.rows[0]!['n'] === 1, 'the new row, streamed');
   });
+
+  it('archive_cleanup_command removes from the archive only what the standby no longer needs to restart', async () => {
+    const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG, settings: { archive_mode: 'on', archive_command: `cp %p ${archive}/%f` } });
+    await primary.query('CREATE TABLE t (x int)');
+    const standby = await cluster.addStandby('standby', {
+      settings: {
+        restore_command: `cp ${archive}/%f %p`, wal_retrieve_retry_interval: '50ms',
+        // PostgreSQL's own tool: removes every segment older than %r.
+        archive_cleanup_command: `/usr/lib/postgresql/15/bin/pg_archivecleanup ${archive} %r`,
+      },
+    });
+    // Three segments the standby replays, then it stops halfway through the fourth (replay
+    // paused) while the primary goes on: its restartpoint lies in a segment already archived.
+    let last = '';
+    for (let i = 0; i < 3; i++) {
+      for (let j = 0; j < 25; j++) await primary.query('INSERT INTO t VALUES ($1)', [i * 25 + j]);
+      await switchSegment(primary);
+    }
+    await primary.query('INSERT INTO t VALUES (-2)');
+    await eventually(standby, 'SELECT count(*) AS n FROM t', (r) => r.rows[0]!['n'] === 79, 'the standby to replay the first segments');
+    await standby.query('SELECT pg_wal_replay_pause()');
+    await eventually(standby, 'SELECT pg_is_wal_replay_paused() AS p', (r) => r.rows[0]!['p'] === true, 'replay to pause');
+    for (let i = 0; i < 3; i++) {
+      for (let j = 0; j < 25; j++) await primary.query('INSERT INTO t VALUES ($1)', [j]);
+      last = await switchSegment(primary);
+    }
+    await eventually(primary, 'SELECT last_archived_wal FROM pg_stat_archiver', (r) => r.rows[0]!['last_archived_wal'] === last, 'the segments to be archived');
+    const archivedBefore = readdirSync(archive).sort();
+    await standby.query('CHECKPOINT');
+    const point = /recovery restart point at ([0-9A-F]+\/[0-9A-F]+)/.exec(log(standby));
+    expect(point, 'a restartpoint').to.not.equal(null);
+    const kept = (await primary.query('SELECT pg_walfile_name($1) AS f', [point![1]])).rows[0]!['f'] as string;
+    await until(() => readdirSync(archive).every((f) => f >= kept), 'the archive to be cleaned up to the restartpoint');
+    expect(readdirSync(archive).sort()).to.deep.equal(archivedBefore.filter((f) => f >= kept));
+    expect(archivedBefore.filter((f) => f < kept).length, 'something was old enough to go').to.be.greaterThan(0);
+    expect(archivedBefore.filter((f) => f > kept).length, 'something newer stays').to.be.greaterThan(0);
+
+    // What is left is enough: without its own pg_wal, the standby restarts from the archive.
+    await standby.stop();
+    for (const f of readdirSync(join(standby.dataDir, 'pg_wal'))) if (/^[0-9A-F]{24}$/.test(f)) rmSync(join(standby.dataDir, 'pg_wal', f));
+    await primary.query('INSERT INTO t VALUES (-1)');
+    await standby.start();
+    await eventually(standby, 'SELECT count(*) AS n FROM t', (r) => r.rows[0]!['n'] === 158, 'the restarted standby to catch up');
+    expect(log(standby)).to.include(`restored log file "${kept}" from archive`);
+  });
 });

@@ -140,7 +140,11 @@ class Postmaster implements Actor {
         retryIntervalMs: this.setting('wal_retrieve_retry_interval'),
       },
     });
-    if (this.standby) this.startCheckpointer(ctx);
+    if (this.standby) {
+      // archive_mode = always: the standby archives what it receives.
+      if (this.archiving()) this.startArchiver(ctx);
+      this.startCheckpointer(ctx);
+    }
   }
 
   private setting<T extends number | string | boolean>(name: string): T {
@@ -176,9 +180,14 @@ class Postmaster implements Actor {
     };
   }
 
-  /** archive_mode on (or always) on a primary: completed segments are archived. */
+  /** Completed segments are archived: archive_mode on on a primary, always on a standby too. */
   private archiving(): boolean {
-    return this.setting<string>('archive_mode') !== 'off' && !this.standby;
+    const mode = this.setting<string>('archive_mode');
+    return mode === 'always' || (mode === 'on' && !this.standby);
+  }
+
+  private startArchiver(ctx: Context): void {
+    this.archiver = ctx.spawn({ name: this.role('archiver'), behaviour: ARCHIVER, args: { dataDir: this.args.dataDir, shmem: this.shmem!, ...this.archiverSettings() } satisfies ArchiverArgs });
   }
 
   private archiverSettings(): { archiveCommand: string; archiveLibrary: string; archiveDirectory: string } {
@@ -354,8 +363,8 @@ class Postmaster implements Actor {
   }
 
   private onStarted(ref: ActorRef, ctx: Context): void {
-    if (this.checkpointer !== null && this.walwriter !== null && sameRef(ref, this.checkpointer)) {
-      ctx.send(this.walwriter, { type: 'AttachCheckpointer', checkpointer: this.checkpointer } satisfies AttachCheckpointer);
+    if (this.checkpointer !== null && sameRef(ref, this.checkpointer)) {
+      if (this.walwriter !== null) ctx.send(this.walwriter, { type: 'AttachCheckpointer', checkpointer: this.checkpointer } satisfies AttachCheckpointer);
       if (this.archiver !== null) ctx.send(this.checkpointer, { type: 'AttachArchiver', archiver: this.archiver } satisfies AttachArchiver);
     }
     if (this.startup !== null && sameRef(ref, this.startup)) {
@@ -383,8 +392,8 @@ class Postmaster implements Actor {
     });
     ctx.send(this.shmem!, { type: 'AttachWalWriter', walwriter: this.walwriter } satisfies AttachWalWriter);
     if (this.archiving()) {
-      this.archiver = ctx.spawn({ name: this.role('archiver'), behaviour: ARCHIVER, args: { dataDir: this.args.dataDir, shmem: this.shmem!, ...this.archiverSettings() } satisfies ArchiverArgs });
-      ctx.send(this.walwriter, { type: 'AttachArchiver', archiver: this.archiver } satisfies AttachArchiver);
+      this.startArchiver(ctx);
+      ctx.send(this.walwriter, { type: 'AttachArchiver', archiver: this.archiver! } satisfies AttachArchiver);
     }
     this.walEnd = end;
     this.startCheckpointer(ctx);
@@ -439,6 +448,7 @@ class Postmaster implements Actor {
         defaultApplicationName: cluster === '' ? 'walreceiver' : cluster, pid: this.nextPid(), ...this.receiverSettings(),
         // With an archive to fall back on, a lost connection ends it: startup goes to the archive, then streams again.
         exitOnLoss: this.setting<string>('restore_command') !== '',
+        archiveAlways: this.setting<string>('archive_mode') === 'always', archiver: this.archiver,
       } satisfies WalReceiverArgs,
     });
     ctx.send(this.startup!, { type: 'WalReceiverAttached', walreceiver: this.walreceiver } satisfies WalReceiverAttached);

@@ -11,6 +11,9 @@
  * on those replies and on one every wal_receiver_status_interval; replay prompts a reply of
  * its own only for a remote_apply commit, whose primary waits for it (as in PostgreSQL).
  *
+ * Each segment it completes is marked in pg_wal/archive_status: `.ready` for the standby's
+ * archiver with archive_mode = always, `.done` otherwise, as PostgreSQL's walreceiver does.
+ *
  * A refused or dropped connection is logged as PostgreSQL logs it and retried after
  * wal_retrieve_retry_interval, from where WAL was flushed; an upstream silent for
  * wal_receiver_timeout is dropped ("terminating walreceiver due to timeout"). On a standby
@@ -33,6 +36,7 @@ import { formatLsn, type Lsn } from '../wal/lsn.js';
 import { segmentFileName, segmentStart, segnoOf } from '../wal/segment.js';
 import type { Applied, ReceiverReport } from './shmem.js';
 import type { WalReceived } from './startup.js';
+import type { SegmentReady } from './walwriter.js';
 import type { ReceiverStatus } from '../monitoring/views.js';
 
 export interface WalReceiverArgs {
@@ -56,6 +60,13 @@ export interface WalReceiverArgs {
   readonly retryIntervalMs: number;
   /** A lost connection ends the walreceiver rather than being retried (startup has other sources). */
   readonly exitOnLoss?: boolean;
+  /**
+   * archive_mode = always: each completed segment is marked `.ready` and the archiver told;
+   * otherwise it is marked `.done` (a standby promoted with archive_mode = on archives only
+   * the WAL it writes itself).
+   */
+  readonly archiveAlways?: boolean;
+  readonly archiver?: ActorRef | null;
 }
 
 /** Settings that change at reload without a new connection. */
@@ -202,6 +213,8 @@ class WalReceiver implements Actor {
         return this.onWritten(msg as IoResult, ctx);
       case 'WalFlushed':
         return this.onFlushed(msg as IoResult, ctx);
+      case 'SegmentMarked':
+        return this.onMarked(msg as IoResult, ctx);
       case 'Applied': {
         // Reported with the next flush or status interval, as PostgreSQL does, unless a
         // remote_apply commit was replayed: its primary waits for this reply.
@@ -370,12 +383,43 @@ class WalReceiver implements Actor {
     this.writing = null;
     if (!io.ok) throw new Error(`could not fdatasync WAL segment: ${io.error.message}`);
     const last = batch.at(-1)!;
+    const before = this.flushed;
     this.flushed = Math.max(this.flushed, last.start + last.bytes.length);
+    this.markCompleted(before, ctx);
     ctx.send(this.args.startup, { type: 'WalReceived', chunks: batch } satisfies WalReceived);
     if (this.phase === 'streaming') this.sendStatus(false, ctx);
     this.write(ctx);
     this.startStreaming(ctx);
   }
+
+  /** Segments wholly flushed since `before`: marked for the archiver, one at a time, oldest first. */
+  private markCompleted(before: Lsn, ctx: Context): void {
+    const size = this.args.segmentSize;
+    for (let segno = segnoOf(before, size); segmentStart(segno + 1, size) <= this.flushed; segno++) {
+      this.toMark.push(segmentFileName(this.args.timeline, segno, size));
+    }
+    this.markNext(ctx);
+  }
+
+  private markNext(ctx: Context): void {
+    if (this.marking !== null) return;
+    const name = this.toMark.shift();
+    if (name === undefined) return;
+    this.marking = name;
+    const status = this.args.archiveAlways === true ? 'ready' : 'done';
+    ctx.io({ kind: 'file.writeAtomic', path: `${this.args.dataDir}/pg_wal/archive_status/${name}.${status}`, bytes: new Uint8Array(0) }, 'SegmentMarked');
+  }
+
+  private onMarked(io: IoResult, ctx: Context): void {
+    const name = this.marking!;
+    this.marking = null;
+    if (!io.ok) throw new Error(`could not create archive status file for "${name}": ${io.error.message}`);
+    if (this.args.archiveAlways === true && this.args.archiver != null) ctx.send(this.args.archiver, { type: 'SegmentReady', name } satisfies SegmentReady);
+    this.markNext(ctx);
+  }
+
+  private readonly toMark: string[] = [];
+  private marking: string | null = null;
 
   private sendStatus(replyRequested: boolean, ctx: Context): void {
     if (this.walsender === null) return;

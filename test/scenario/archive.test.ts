@@ -190,4 +190,28 @@ describe('continuous archiving', function () {
     await eventually(standby, 'SELECT count(*) AS n FROM t', (r) => r.rows[0]!['n'] === 158, 'the restarted standby to catch up');
     expect(log(standby)).to.include(`restored log file "${kept}" from archive`);
   });
+
+  it('a standby with archive_mode = always archives every segment it receives; with on, none (marked done)', async () => {
+    const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG, settings: { archive_mode: 'on', archive_command: `cp %p ${archive}/%f` } });
+    await primary.query('CREATE TABLE t (x int)');
+    const own = join(dir, 'standby-archive');
+    mkdirSync(own);
+    const always = await cluster.addStandby('always', { settings: { archive_mode: 'always', archive_command: `cp %p ${own}/%f` } });
+    const on = await cluster.addStandby('on', { settings: { archive_mode: 'on', archive_command: 'exit 1' } });
+    const names: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      for (let j = 0; j < 20; j++) await primary.query('INSERT INTO t VALUES ($1)', [j]);
+      names.push(await switchSegment(primary));
+    }
+    await eventually(always, 'SELECT last_archived_wal FROM pg_stat_archiver', (r) => r.rows[0]!['last_archived_wal'] === names.at(-1), 'the standby to archive the last segment');
+    await eventually(primary, 'SELECT last_archived_wal FROM pg_stat_archiver', (r) => r.rows[0]!['last_archived_wal'] === names.at(-1), 'the primary to archive the last segment');
+    for (const name of names) {
+      expect(readFileSync(join(own, name)).equals(readFileSync(join(archive, name))), `${name} as the primary archived it`).to.equal(true);
+    }
+    expect((await always.query('SELECT archived_count, failed_count FROM pg_stat_archiver')).rows[0]).to.deep.equal({ archived_count: readdirSync(own).length, failed_count: 0 });
+    // archive_mode = on waits for a promotion: what it receives is marked done, never tried.
+    await eventually(on, 'SELECT count(*) AS n FROM t', (r) => r.rows[0]!['n'] === 63, 'the other standby to replay it all');
+    await until(() => names.every((n) => existsSync(join(on.dataDir, 'pg_wal', 'archive_status', `${n}.done`))), 'its segments marked done');
+    expect((await on.query('SELECT archived_count, failed_count FROM pg_stat_archiver')).rows[0]).to.deep.equal({ archived_count: 0, failed_count: 0 });
+  });
 });

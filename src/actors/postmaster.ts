@@ -190,10 +190,10 @@ class Postmaster implements Actor {
     this.archiver = ctx.spawn({ name: this.role('archiver'), behaviour: ARCHIVER, args: { dataDir: this.args.dataDir, shmem: this.shmem!, ...this.archiverSettings() } satisfies ArchiverArgs });
   }
 
-  private archiverSettings(): { archiveCommand: string; archiveLibrary: string; archiveDirectory: string } {
+  private archiverSettings(): { archiveCommand: string; archiveLibrary: string; archiveDirectory: string; archiveCompression: 'off' | 'gzip' } {
     return {
       archiveCommand: this.setting('archive_command'), archiveLibrary: this.setting('archive_library'),
-      archiveDirectory: this.setting('basic_archive.archive_directory'),
+      archiveDirectory: this.setting('basic_archive.archive_directory'), archiveCompression: this.setting('basic_archive.compression'),
     };
   }
 

@@ -15,6 +15,7 @@ export function reportingFatal<T>(ctx: Context, run: () => T): T {
   } catch (err) {
     if (err instanceof PgError && (err.severity === 'FATAL' || err.severity === 'PANIC')) {
       ctx.log('fatal', err.message);
+      if (err.detail !== undefined) ctx.log('info', `DETAIL:  ${err.detail}`);
       if (err.hint !== undefined) ctx.log('info', `HINT:  ${err.hint}`);
     }
     throw err;

@@ -130,13 +130,15 @@ class Postmaster implements Actor {
     this.hba = reportingFatal(ctx, () => parseHba(text('pg_hba.conf') ?? DEFAULT_HBA_CONF, `${this.args.dataDir}/pg_hba.conf`));
     this.standby = text('standby.signal') !== null;
     this.sendSettings(ctx);
+    const restoreDirectory = this.standby ? reportingFatal(ctx, () => this.restoreDirectory()) : '';
     this.startup = ctx.spawn({
       name: this.role('startup'), behaviour: STARTUP,
       args: {
         dataDir: this.args.dataDir, shmem: this.shmem!, initdb: this.args.initdb, walSegmentSize: this.args.walSegmentSize,
         postgresqlConf: this.args.postgresqlConf, standbyMode: this.standby,
         // Without an upstream to stream from, a standby is fed by the archive alone (a warm standby).
-        restoreCommand: this.setting<string>('restore_command'), streaming: this.setting<string>('primary_conninfo') !== '',
+        restoreCommand: this.setting<string>('restore_command'), restoreDirectory,
+        streaming: this.setting<string>('primary_conninfo') !== '',
         retryIntervalMs: this.setting('wal_retrieve_retry_interval'),
       },
     });
@@ -145,6 +147,26 @@ class Postmaster implements Actor {
       if (this.archiving()) this.startArchiver(ctx);
       this.startCheckpointer(ctx);
     }
+  }
+
+  /**
+   * restore_library = 'basic_archive': startup reads the built-in archive itself, from
+   * basic_archive.archive_directory. Like archive_library, it excludes the command.
+   */
+  private restoreDirectory(): string {
+    const library = this.setting<string>('restore_library');
+    if (library === '') return '';
+    if (library !== 'basic_archive') {
+      throw new PgError({ code: SqlState.UndefinedFile, severity: 'FATAL', message: `could not access file "${library}": No such file or directory`, hint: "walship's only restore library is basic_archive." });
+    }
+    if (this.setting<string>('restore_command') !== '') {
+      throw new PgError({ code: SqlState.InvalidParameterValue, severity: 'FATAL', message: 'both restore_command and restore_library set', detail: 'Only one of restore_command, restore_library may be set.' });
+    }
+    const directory = this.setting<string>('basic_archive.archive_directory');
+    if (directory === '') {
+      throw new PgError({ code: SqlState.InvalidParameterValue, severity: 'FATAL', message: 'restore_library "basic_archive" needs basic_archive.archive_directory', hint: 'Set basic_archive.archive_directory to the archive to restore from.' });
+    }
+    return directory;
   }
 
   private setting<T extends number | string | boolean>(name: string): T {
@@ -447,7 +469,7 @@ class Postmaster implements Actor {
         ownServer: this.args.port === undefined ? null : { port: this.args.port, postmaster: ctx.self },
         defaultApplicationName: cluster === '' ? 'walreceiver' : cluster, pid: this.nextPid(), ...this.receiverSettings(),
         // With an archive to fall back on, a lost connection ends it: startup goes to the archive, then streams again.
-        exitOnLoss: this.setting<string>('restore_command') !== '',
+        exitOnLoss: this.setting<string>('restore_command') !== '' || this.setting<string>('restore_library') !== '',
         archiveAlways: this.setting<string>('archive_mode') === 'always', archiver: this.archiver,
       } satisfies WalReceiverArgs,
     });

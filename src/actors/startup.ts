@@ -40,6 +40,7 @@ import { segmentFileName, segmentStart, segnoOf, type SegmentNumber } from '../w
 import { decodeImage, encodeImage, type LoadImage, type LoadSlots, type RecoveryDone, type Replay, type ReplayListener } from './shmem.js';
 import { decodeSlot, slotPath, type PersistedSlot } from '../replication/slots.js';
 import { buildRestoreCommand, restoredLine, restoreFailureLines } from '../archive/command.js';
+import { RestoreJob } from '../archive/store.js';
 import type { ProcessRunResult } from '../runtime/shell.js';
 
 export const IMAGE_PATH = 'base/state.image';
@@ -51,6 +52,11 @@ export interface StartupArgs {
   readonly standbyMode?: boolean;
   /** restore_command: what the local WAL lacks is restored from the archive, segment by segment. */
   readonly restoreCommand?: string;
+  /**
+   * restore_library = 'basic_archive': restored by walship's own reader from this directory
+   * (basic_archive.archive_directory), compressed or not, instead of by a command.
+   */
+  readonly restoreDirectory?: string;
   /** primary_conninfo is set: WAL the archive and pg_wal do not have is streamed. */
   readonly streaming?: boolean;
   /** How long to wait before asking a source again that had nothing (wal_retrieve_retry_interval). */
@@ -129,6 +135,8 @@ class Startup implements Actor<IoResult> {
         return this.onRestoreDone(msg as IoResult, ctx);
       case 'RestoredRead':
         return this.onRestoredRead(msg as IoResult, ctx);
+      case 'RestoreStep':
+        return this.stepRestore(msg as IoResult, ctx);
       case 'SourceRetry':
         return this.firstSource(ctx);
       case 'RestartWalReceiver':
@@ -304,7 +312,7 @@ class Startup implements Actor<IoResult> {
   }
 
   private hasArchive(): boolean {
-    return (this.args.restoreCommand ?? '') !== '';
+    return (this.args.restoreCommand ?? '') !== '' || (this.args.restoreDirectory ?? '') !== '';
   }
 
   /**
@@ -361,7 +369,31 @@ class Startup implements Actor<IoResult> {
     const name = segmentFileName(control.timeline, segno, control.walSegmentSize);
     const lastRestartPoint = segmentFileName(control.timeline, segnoOf(control.redoLsn, control.walSegmentSize), control.walSegmentSize);
     this.restoring = { segno, name };
+    if ((this.args.restoreDirectory ?? '') !== '') {
+      this.restoreJob = new RestoreJob({ name, directory: this.args.restoreDirectory!, target: this.path('pg_wal/RECOVERYXLOG'), expectedSize: control.walSegmentSize });
+      return this.stepRestore(null, ctx);
+    }
     ctx.io({ kind: 'process.run', command: buildRestoreCommand(this.args.restoreCommand!, 'pg_wal/RECOVERYXLOG', name, lastRestartPoint), cwd: this.args.dataDir }, 'RestoreDone');
+  }
+
+  private restoreJob: RestoreJob | null = null;
+
+  /** The built-in archive's reader, one file operation at a time. */
+  private stepRestore(io: IoResult | null, ctx: Context): void {
+    const step = this.restoreJob!.next(io);
+    if (!('done' in step)) {
+      ctx.io(step, 'RestoreStep');
+      return;
+    }
+    this.restoreJob = null;
+    if (step.ok && step.found) {
+      ctx.io({ kind: 'file.read', path: this.path('pg_wal/RECOVERYXLOG') }, 'RestoredRead');
+      return;
+    }
+    if (!step.ok) ctx.log('warning', step.error);
+    else ctx.log('debug', `could not restore file "${this.restoring!.name}" from archive: not in "${this.args.restoreDirectory}"`);
+    this.restoring = null;
+    this.nextSource(ctx);
   }
 
   private onRestoreDone(io: IoResult, ctx: Context): void {

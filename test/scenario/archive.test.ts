@@ -214,4 +214,24 @@ describe('continuous archiving', function () {
     await until(() => names.every((n) => existsSync(join(on.dataDir, 'pg_wal', 'archive_status', `${n}.done`))), 'its segments marked done');
     expect((await on.query('SELECT archived_count, failed_count FROM pg_stat_archiver')).rows[0]).to.deep.equal({ archived_count: 0, failed_count: 0 });
   });
+
+  it('restores from the built-in archive without a command (restore_library), gzip-compressed segments included', async () => {
+    const library = { archive_library: 'basic_archive', 'basic_archive.archive_directory': archive };
+    const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG, settings: { archive_mode: 'on', ...library, 'basic_archive.compression': 'gzip' } });
+    await primary.query('CREATE TABLE t (x int)');
+    const warm = await cluster.addStandby('warm', { streaming: false, settings: { restore_library: 'basic_archive', ...library, wal_retrieve_retry_interval: '50ms' } });
+    for (let i = 0; i < 50; i++) await primary.query('INSERT INTO t VALUES ($1)', [i]);
+    const name = await switchSegment(primary);
+    await eventually(warm, 'SELECT count(*) AS n FROM t', (r) => r.rows[0]!['n'] === 51, 'the warm standby to replay the archived segment');
+    expect(existsSync(join(archive, `${name}.gz`)) && !existsSync(join(archive, name)), 'archived compressed').to.equal(true);
+    expect(log(warm)).to.include(`restored log file "${name}" from archive`);
+
+    // One way to restore, not two.
+    await warm.stop();
+    writeFileSync(join(warm.dataDir, 'postgresql.auto.conf'), `restore_command = 'cp ${archive}/%f %p'\n`, { flag: 'a' });
+    const failed = await warm.start().then(() => null, (err: unknown) => err);
+    expect(failed, 'the start fails').to.not.equal(null);
+    expect(log(warm)).to.include('FATAL:  both restore_command and restore_library set');
+    expect(log(warm)).to.include('DETAIL:  Only one of restore_command, restore_library may be set.');
+  });
 });

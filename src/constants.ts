@@ -57,6 +57,9 @@ export const HOST_START_TIMEOUT_MS = 15_000;
 /** How long a host whose root actor exited has to end by itself before it is killed. */
 export const HOST_EXIT_GRACE_MS = 2_000;
 
+/** The most a compressed archived file may decompress to: PostgreSQL's largest WAL segment (1 GB). */
+export const MAX_DECOMPRESSED_BYTES = 1024 * 1024 * 1024;
+
 /** Threads of the shared offload pool (the machines have 2 cores). */
 export const OFFLOAD_MAX_THREADS = 2;
 

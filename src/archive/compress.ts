@@ -22,9 +22,6 @@ import { defineTask } from '../runtime/offload.js';
 /** zlib's level for archived segments. */
 export const ARCHIVE_GZIP_LEVEL = 1;
 
-/** The largest file a decompression may produce when no size is expected: PostgreSQL's largest wal_segment_size. */
-export const MAX_DECOMPRESSED_BYTES = 1024 * 1024 * 1024;
-
 export const GZIP = defineTask(import.meta.url, 'gzip', (input: { readonly bytes: Uint8Array }): Uint8Array =>
   gzipSync(input.bytes, { level: ARCHIVE_GZIP_LEVEL }));
 

@@ -41,7 +41,8 @@ import { assert } from '../assert.js';
 import type { FileOp, FilePublishResult } from '../runtime/fileio.js';
 import type { IoError, IoOp } from '../runtime/io.js';
 import { offload } from '../runtime/offload.js';
-import { GUNZIP, GZIP, MAX_DECOMPRESSED_BYTES, type GunzipResult } from './compress.js';
+import { GUNZIP, GZIP, type GunzipResult } from './compress.js';
+import { MAX_DECOMPRESSED_BYTES } from '../constants.js';
 
 /** The outcome of the step before, as the `ctx.io` reply carries it (an IoResult fits). */
 export type StepResult = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: IoError };

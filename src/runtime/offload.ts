@@ -50,7 +50,12 @@ export function simulatedOffload(op: IoOp, random: () => number): SimIoCompletio
   const fn = findTask(module, name);
   const latencyMs = Math.floor(random() * 3);
   if (fn === undefined) return { latencyMs, outcome: { ok: false, error: { message: `offload task "${name}" of ${module} is not registered` } } };
-  return { latencyMs, outcome: { ok: true, value: fn(input) } };
+  // A task that throws fails its op, as the pool's rejected promise does; it does not crash the simulation.
+  try {
+    return { latencyMs, outcome: { ok: true, value: fn(input) } };
+  } catch (err) {
+    return { latencyMs, outcome: { ok: false, error: { message: err instanceof Error ? err.message : String(err) } } };
+  }
 }
 
 let pool: Piscina | null = null;

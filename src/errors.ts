@@ -25,6 +25,7 @@ export const SqlState = {
   NoActiveSqlTransaction: '25P01',
   InFailedSqlTransaction: '25P02',
   SerializationFailure: '40001',
+  DatabaseDropped: '57P04',
   ReadOnlySqlTransaction: '25006',
   DivisionByZero: '22012',
   AmbiguousColumn: '42702',

@@ -75,6 +75,16 @@ export type ServerCommandDone =
   | (Message & { readonly type: 'ServerCommandDone'; readonly tag: number; readonly ok: true; readonly result: QueryResult })
   | (Message & { readonly type: 'ServerCommandDone'; readonly tag: number; readonly ok: false; readonly error: PgErrorFields });
 
+/**
+ * Replay could not wait longer for this session (a hot standby conflict): its transaction is
+ * gone and the session ends with this FATAL — at once if a query is running, else with the
+ * next query, as a client of PostgreSQL learns it.
+ */
+export interface RecoveryConflict extends Message {
+  readonly type: 'RecoveryConflict';
+  readonly error: PgErrorFields;
+}
+
 export interface ConfigReloaded extends Message {
   readonly type: 'ConfigReloaded';
   readonly confFiles: readonly { readonly path: string; readonly text: string }[];
@@ -128,6 +138,8 @@ class Backend implements Actor {
         // The client's cancel request (libpq's PQcancel): what waits in shmem for this session stops waiting.
         ctx.send(this.args.shmem, { type: 'CancelRequest', session: this.args.session } satisfies CancelRequest);
         return;
+      case 'RecoveryConflict':
+        return this.onRecoveryConflict(msg as RecoveryConflict, ctx);
       case 'ConfigReloaded':
         // A reload changes what this session sees for settings it did not SET itself.
         this.server.load((msg as ConfigReloaded).confFiles);
@@ -135,10 +147,32 @@ class Backend implements Actor {
     }
   }
 
+  private onRecoveryConflict(msg: RecoveryConflict, ctx: Context): void {
+    const error = msg.error;
+    ctx.log('fatal', error.message);
+    if (error.detail !== undefined) ctx.log('info', `DETAIL:  ${error.detail}`);
+    if (error.hint !== undefined) ctx.log('info', `HINT:  ${error.hint}`);
+    this.terminatedBy = new PgError(error);
+    if (this.running !== null) {
+      const query = this.running.query;
+      this.running = null;
+      this.waiting.unshift(query);
+    }
+    this.next(ctx);
+  }
+
+  /** The FATAL that ended this session; the client hears it with its next query. */
+  private terminatedBy: PgError | null = null;
+
   private next(ctx: Context): void {
     if (this.running !== null) return;
     const query = this.waiting.shift();
     if (query === undefined) return;
+    if (this.terminatedBy !== null) {
+      ctx.send(query.replyTo, { type: 'QueryDone', tag: query.tag, ok: false, error: this.terminatedBy.toFields() } satisfies QueryDone);
+      ctx.stop(ctx.self, NORMAL);
+      return;
+    }
     let statements: readonly ParsedStatement[];
     try {
       statements = this.parse(query.sql);

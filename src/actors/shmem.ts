@@ -25,7 +25,7 @@ import type { PgErrorFields } from '../errors.js';
 import { parseStandbyNames, type StandbyNames } from '../replication/standby-names.js';
 import { releasedPositions, syncStates, type SyncCandidate } from '../replication/syncrep.js';
 import { defineBehaviour, type Actor, type ActorRef, type Message } from '../runtime/actor.js';
-import type { Context } from '../runtime/context.js';
+import type { Context, TimerId } from '../runtime/context.js';
 import { Engine, type ExecuteOptions, type Outcome, type WaitKey } from '../sql/engine.js';
 import type { ParsedStatement } from '../sql/parse.js';
 import type { QueryResult } from '../sql/result.js';
@@ -39,15 +39,18 @@ import * as rec from '../storage/records.js';
 import type { ServerCommandDone } from './backend.js';
 import type { WalRecord, WalRecordInput } from '../wal/record.js';
 import type { IoResult } from '../runtime/io.js';
-import { FirstNormalXid } from '../storage/clog.js';
+import { FirstNormalXid, InvalidXid } from '../storage/clog.js';
 import type { WalInserted, XLogFlush, XLogInsert } from './walwriter.js';
 import { PgError, SqlState } from '../errors.js';
 import type { FileOp } from '../runtime/fileio.js';
 import type { SystemHooks } from '../sql/engine.js';
-import { pgReplicationSlots, pgStatArchiver, pgStatReplication, pgStatWalReceiver, type ArchiverStatus, type ReceiverStatus, type SlotStatus, type ViewRows, type WalKeepSettings, type WalSenderStatus } from '../monitoring/views.js';
+import { pgReplicationSlots, pgStatArchiver, pgStatDatabase, pgStatDatabaseConflicts, type DatabaseConflicts, pgStatReplication, pgStatWalReceiver, type ArchiverStatus, type ReceiverStatus, type SlotStatus, type ViewRows, type WalKeepSettings, type WalSenderStatus } from '../monitoring/views.js';
 import { encodeSlot, slotNameError, slotPath, type PersistedSlot } from '../replication/slots.js';
 import { Rmgr, XactInfo, XlogInfo, StandbyInfo } from '../storage/rmgr.js';
-import type { RunningXactsBody, XactBody } from '../storage/records.js';
+import type { AccessExclusiveLocksBody, RunningXactsBody, XactBody } from '../storage/records.js';
+import { conflictError, findConflict, type Conflict, type ConflictKind } from '../conflicts/detect.js';
+import type { Oid } from '../storage/catalog.js';
+import type { RecoveryConflict } from './backend.js';
 
 export interface Execute extends Message {
   readonly type: 'Execute';
@@ -76,7 +79,17 @@ export interface EndSession extends Message { readonly type: 'EndSession'; reado
 /** `standby`: replay goes on after the image (hot standby: the running xids are tracked for snapshots). */
 export interface LoadImage extends Message { readonly type: 'LoadImage'; readonly image: Uint8Array | null; readonly standby?: boolean }
 /** Records to redo. */
-export interface Replay extends Message { readonly type: 'Replay'; readonly records: readonly WalRecord[] }
+/**
+ * Records to replay. `receivedAt` and `source` say when and how their WAL arrived: a hot
+ * standby conflict may hold replay until max_standby_streaming_delay (source 'stream') or
+ * max_standby_archive_delay (the archive or pg_wal) after that moment.
+ */
+export interface Replay extends Message {
+  readonly type: 'Replay';
+  readonly records: readonly WalRecord[];
+  readonly receivedAt?: number;
+  readonly source?: 'stream' | 'archive';
+}
 /**
  * The walreceiver to tell of replay progress (null: none now). It hears `Applied` at once
  * with what is really replayed (not what is queued behind a pause), then after each step.
@@ -110,6 +123,9 @@ export interface ShmemSettings extends Message {
   readonly maxSlotWalKeepSizeMb: number;
   readonly walSegmentSize: number;
   readonly synchronousStandbyNames: string;
+  /** max_standby_streaming_delay and max_standby_archive_delay, in ms (-1: wait forever). */
+  readonly maxStandbyStreamingDelayMs?: number;
+  readonly maxStandbyArchiveDelayMs?: number;
 }
 /**
  * pg_switch_wal(), or the checkpointer at archive_timeout: the current segment ends (if
@@ -245,6 +261,12 @@ class Shmem implements Actor {
   /** Sessions whose cancel came before their commit started waiting. */
   private readonly cancelPending = new Set<string>();
   private readonly pausedReplay: Replay[] = [];
+  /** Replay held by a hot standby conflict: the batch, where in it, and until when (null: forever). */
+  private conflictWait: { replay: Replay; index: number; conflict: Conflict; timer: TimerId | null } | null = null;
+  /** Hot standby conflicts resolved, by database and kind (pg_stat_database_conflicts). */
+  private readonly conflictCounts = new Map<Oid, Record<ConflictKind, number>>();
+  /** The backend of each session that has run a statement: where a conflict's FATAL goes. */
+  private readonly backends = new Map<string, ActorRef>();
   private oldestSegmentOnDisk = 0;
   /** Slot files written by the statement being executed: its reply waits for them. */
   private slotIo: FileOp[] = [];
@@ -271,12 +293,15 @@ class Shmem implements Actor {
       }
       case 'Replay': {
         const replay = msg as Replay;
-        if (this.replayPaused) {
+        if (this.replayPaused || this.conflictWait !== null) {
           this.pausedReplay.push(replay);
           return;
         }
-        return this.replay(replay, ctx);
+        this.replay(replay, ctx);
+        return;
       }
+      case 'ConflictDeadline':
+        return this.onConflictDeadline(ctx);
       case 'ReplayListener':
         this.replayListener = (msg as ReplayListener).walreceiver;
         if (this.replayListener !== null) ctx.send(this.replayListener, { type: 'Applied', lsn: this.replayedEnd } satisfies Applied);
@@ -366,6 +391,7 @@ class Shmem implements Actor {
         this.walwriter = (msg as AttachWalWriter).walwriter;
         return;
       case 'Execute':
+        this.backends.set((msg as Execute).session, (msg as Execute).replyTo);
         this.queue.push({ kind: 'execute', msg: msg as Execute });
         return this.drain(ctx);
       case 'SwitchWal':
@@ -392,6 +418,7 @@ class Shmem implements Actor {
           const item = this.queue[i]!;
           if (item.kind === 'execute' && item.msg.session === session) this.queue.splice(i, 1);
         }
+        this.backends.delete(session);
         this.queue.push({ kind: 'endSession', session });
         return this.drain(ctx);
       }
@@ -427,6 +454,8 @@ class Shmem implements Actor {
         });
       }
     }
+    // A statement or a session that ended may have been what replay waited for.
+    if (this.conflictWait !== null && this.inserting === null && this.queue.length === 0) this.recheckConflict(ctx);
   }
 
   private execute(msg: Execute, ctx: Context): void {
@@ -567,16 +596,135 @@ class Shmem implements Actor {
     }));
   }
 
-  private replay(replay: Replay, ctx: Context): void {
+  /** Replays `replay` from record `from`; false if a hot standby conflict holds it there. */
+  private replay(replay: Replay, ctx: Context, from = 0): boolean {
     let feedback = false;
-    for (const record of replay.records) {
+    let finished = true;
+    let locksReleased = false;
+    for (let i = from; i < replay.records.length; i++) {
+      const record = replay.records[i]!;
+      if (this.standby && !this.resolveConflicts(replay, i, ctx)) {
+        finished = false;
+        break;
+      }
       redo(this.state, record);
       this.lastRecord = record.lsn;
       this.replayedEnd = record.endLsn;
-      if (this.standby) this.trackRunning(record);
+      if (this.standby) locksReleased = this.trackRunning(record) || locksReleased;
       if (record.rmgr === Rmgr.Transaction && (record.body as { applyFeedback?: boolean }).applyFeedback === true) feedback = true;
     }
     if (this.replayListener !== null) ctx.send(this.replayListener, { type: 'Applied', lsn: this.replayedEnd, ...(feedback ? { force: true } : {}) } satisfies Applied);
+    // Sessions waiting for a replayed lock may go on.
+    if (locksReleased) this.wake(ctx);
+    return finished;
+  }
+
+  /**
+   * Before `replay.records[index]` is applied: the standby sessions in its way (if any) are
+   * waited for up to max_standby_{streaming,archive}_delay after its WAL arrived, then
+   * cancelled or terminated; a dropped database's sessions at once. False: replay waits.
+   */
+  private resolveConflicts(replay: Replay, index: number, ctx: Context): boolean {
+    const conflict = this.findConflict(replay.records[index]!);
+    if (conflict === null) return true;
+    const delay = replay.source === 'stream' ? (this.settings.maxStandbyStreamingDelayMs ?? 30_000) : (this.settings.maxStandbyArchiveDelayMs ?? 30_000);
+    const deadline = delay < 0 ? null : (replay.receivedAt ?? ctx.now()) + delay;
+    if (conflict.kind === 'database' || (deadline !== null && ctx.now() >= deadline)) {
+      this.endConflictingSessions(conflict, ctx);
+      return true;
+    }
+    const timer = deadline === null ? null : ctx.after(deadline - ctx.now(), { type: 'ConflictDeadline' });
+    this.conflictWait = { replay, index, conflict, timer };
+    return false;
+  }
+
+  private findConflict(record: WalRecord): Conflict | null {
+    return findConflict(record, this.engine.standbySessions(), (rel) => this.state.catalog.tableByOid(rel)?.database ?? null);
+  }
+
+  /** The sessions replay waited for ended by themselves (or fewer are in the way now). */
+  private recheckConflict(ctx: Context): void {
+    const wait = this.conflictWait!;
+    const conflict = this.findConflict(wait.replay.records[wait.index]!);
+    if (conflict !== null) {
+      this.conflictWait = { ...wait, conflict };
+      return;
+    }
+    if (wait.timer !== null) ctx.cancel(wait.timer);
+    this.continueReplay(ctx);
+  }
+
+  /** max_standby_*_delay is up: the sessions still in the way go, and replay goes on. */
+  private onConflictDeadline(ctx: Context): void {
+    const wait = this.conflictWait;
+    if (wait === null) return;
+    const conflict = this.findConflict(wait.replay.records[wait.index]!);
+    if (conflict !== null) this.endConflictingSessions(conflict, ctx);
+    // Ending them may have let replay go on already (see drain).
+    if (this.conflictWait === wait) this.continueReplay(ctx);
+  }
+
+  private continueReplay(ctx: Context): void {
+    const wait = this.conflictWait!;
+    this.conflictWait = null;
+    if (this.replayPaused) {
+      // pg_wal_replay_pause() came meanwhile: the rest waits for pg_wal_replay_resume().
+      this.pausedReplay.unshift({ ...wait.replay, records: wait.replay.records.slice(wait.index) });
+      return;
+    }
+    if (!this.replay(wait.replay, ctx, wait.index)) return;
+    while (!this.replayPaused && this.conflictWait === null && this.pausedReplay.length > 0) {
+      if (!this.replay(this.pausedReplay.shift()!, ctx)) return;
+    }
+  }
+
+  /**
+   * Cancels each conflicting session's statement if one is running (here: waiting for a lock),
+   * else terminates the session, as PostgreSQL's ProcessInterrupts does; a dropped database's
+   * sessions are always terminated. Each is counted against its database.
+   */
+  private endConflictingSessions(conflict: Conflict, ctx: Context): void {
+    const databaseOf = new Map(this.engine.standbySessions().map((s) => [s.session, s.database]));
+    for (const session of conflict.sessions) {
+      const running = this.unpark(session);
+      const terminate = running === null || conflict.kind === 'database';
+      const error = conflictError(conflict.kind, terminate);
+      this.engine.resolveRecoveryConflict(session, terminate);
+      if (running !== null) ctx.send(running.replyTo, { type: 'Executed', tag: running.tag, ok: false, error: error.toFields() } satisfies Executed);
+      const backend = this.backends.get(session);
+      if (terminate && backend !== undefined) ctx.send(backend, { type: 'RecoveryConflict', error: error.toFields() } satisfies RecoveryConflict);
+      if (terminate) this.backends.delete(session);
+      const database = conflict.database ?? databaseOf.get(session) ?? null;
+      if (database !== null && conflict.kind !== 'database') {
+        const counts = this.conflictCounts.get(database) ?? { tablespace: 0, lock: 0, snapshot: 0, bufferpin: 0, deadlock: 0, database: 0 };
+        counts[conflict.kind]++;
+        this.conflictCounts.set(database, counts);
+      }
+    }
+    this.wake(ctx);
+  }
+
+  /** Each database (not dropped) with its recovery conflicts so far. */
+  private databaseConflicts(): DatabaseConflicts[] {
+    const clog = this.state.clog;
+    return this.state.catalog.databases
+      .filter((d) => !clog.isAborted(d.xmin) && (d.xmax === InvalidXid || clog.isAborted(d.xmax)))
+      .map((d) => {
+        const c = this.conflictCounts.get(d.oid);
+        return { oid: d.oid, name: d.name, tablespace: c?.tablespace ?? 0, lock: c?.lock ?? 0, snapshot: c?.snapshot ?? 0, bufferpin: c?.bufferpin ?? 0, deadlock: c?.deadlock ?? 0 };
+      });
+  }
+
+  /** The session's statement parked behind a lock, taken out of the waiting lists (null: none). */
+  private unpark(session: string): Execute | null {
+    for (const [key, list] of this.parked) {
+      const at = list.findIndex((m) => m.session === session);
+      if (at < 0) continue;
+      const [msg] = list.splice(at, 1);
+      if (list.length === 0) this.parked.delete(key);
+      return msg!;
+    }
+    return null;
   }
 
   /** Sends records to the walwriter and holds all other work until their LSNs come back. */
@@ -647,15 +795,24 @@ class Shmem implements Actor {
    * An xid seen in WAL runs until its commit or abort; a running-xacts or checkpoint record
    * lists what runs, and whatever older is not listed has ended (its server crashed).
    */
-  private trackRunning(record: WalRecord): void {
+  /**
+   * Hot standby bookkeeping of a replayed record: which xids run, and the ACCESS EXCLUSIVE
+   * locks replay holds for them (standby sessions wait for those). True if locks were released.
+   */
+  private trackRunning(record: WalRecord): boolean {
     const procarray = this.engine.procarray;
     const clog = this.state.clog;
     if (record.xid !== 0 && clog.status(record.xid) === 'in progress' && !procarray.has(record.xid)) procarray.add(record.xid);
+    if (record.rmgr === Rmgr.Standby && record.info === StandbyInfo.Lock) {
+      for (const lock of (record.body as AccessExclusiveLocksBody).locks) this.engine.takeRecoveryLock(lock.xid, lock.rel);
+      return false;
+    }
     if (record.rmgr === Rmgr.Transaction && (record.info === XactInfo.Commit || record.info === XactInfo.Abort)) {
       const body = record.body as XactBody;
       for (const xid of [record.xid, ...body.subxids]) procarray.remove(xid);
+      this.engine.releaseRecoveryLocks([record.xid, ...body.subxids]);
       this.lastReplayTime = body.time;
-      return;
+      return true;
     }
     const isCheckpoint = record.rmgr === Rmgr.XLOG && (record.info === XlogInfo.CheckpointOnline || record.info === XlogInfo.CheckpointShutdown);
     if (isCheckpoint || (record.rmgr === Rmgr.Standby && record.info === StandbyInfo.RunningXacts)) {
@@ -663,7 +820,12 @@ class Shmem implements Actor {
       const running = new Set(body.running);
       for (const xid of [...procarray.xids()]) if (xid < body.nextXid && !running.has(xid)) procarray.remove(xid);
       for (const xid of running) if (clog.status(xid) === 'in progress' && !procarray.has(xid)) procarray.add(xid);
+      // Locks of transactions that ended without a record replayed here (a crash on the primary).
+      const ended = this.engine.recoveryLockXids().filter((xid) => xid < body.nextXid && !running.has(xid));
+      this.engine.releaseRecoveryLocks(ended);
+      return ended.length > 0;
     }
+    return false;
   }
 
   /** The replication views and functions, served to the engine for one statement. */
@@ -678,6 +840,12 @@ class Shmem implements Actor {
             return pgStatWalReceiver(this.receiver);
           case 'pg_stat_archiver':
             return pgStatArchiver(this.archiver, ctx.now());
+          case 'pg_stat_database_conflicts':
+            return pgStatDatabaseConflicts(this.databaseConflicts());
+          case 'pg_stat_database': {
+            const sessions = this.engine.standbySessions();
+            return pgStatDatabase(this.databaseConflicts().map((d) => ({ ...d, backends: sessions.filter((s) => s.database === d.oid).length })));
+          }
           case 'pg_replication_slots':
             return pgReplicationSlots([...this.slots.values()].sort((a, b) => a.name.localeCompare(b.name)), this.walKeep());
           default:
@@ -732,7 +900,9 @@ class Shmem implements Actor {
   /** pg_wal_replay_resume(): what arrived while paused is replayed, in order. */
   private resumeReplay(ctx: Context): void {
     this.replayPaused = false;
-    for (const replay of this.pausedReplay.splice(0)) this.replay(replay, ctx);
+    while (this.conflictWait === null && this.pausedReplay.length > 0) {
+      if (!this.replay(this.pausedReplay.shift()!, ctx)) return;
+    }
   }
 
   private walKeep(): WalKeepSettings {

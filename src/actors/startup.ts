@@ -105,6 +105,8 @@ class Startup implements Actor<IoResult> {
   private firstLsn: Lsn | null = null;
   private pendingSegment: SegmentNumber | null = null;
   private source: WalSource = 'local';
+  /** When the WAL being replayed arrived (streamed, restored or read): hot standby conflicts wait from then. */
+  private receivedAt = 0;
   /** When a walreceiver was last asked for (streaming is tried at most once per wal_retrieve_retry_interval). */
   private lastStreamRequest: number | null = null;
   private readonly filling = new Map<SegmentNumber, Filling>();
@@ -188,6 +190,7 @@ class Startup implements Actor<IoResult> {
         return this.loadSlot(ctx);
       }
       case 'SegmentRead':
+        this.receivedAt = ctx.now();
         this.reader!.supply(this.pendingSegment!, msg.value as Uint8Array | null);
         this.reader!.resume();
         return this.readWal(ctx);
@@ -250,7 +253,7 @@ class Startup implements Actor<IoResult> {
     const standby = this.args.standbyMode === true;
     let batch: WalRecord[] = [];
     const flushBatch = (): void => {
-      if (batch.length > 0) ctx.send(this.args.shmem, { type: 'Replay', records: batch } satisfies Replay);
+      if (batch.length > 0) ctx.send(this.args.shmem, { type: 'Replay', records: batch, receivedAt: this.receivedAt, source: this.source === 'stream' ? 'stream' : 'archive' } satisfies Replay);
       batch = [];
     };
     for (;;) {
@@ -418,6 +421,7 @@ class Startup implements Actor<IoResult> {
     const line = restoredLine(name);
     ctx.log(line.level, line.text);
     this.restoring = null;
+    this.receivedAt = ctx.now();
     this.reader!.supply(segno, bytes);
     this.reader!.resume();
     this.readWal(ctx);
@@ -454,6 +458,7 @@ class Startup implements Actor<IoResult> {
   private onReceived(msg: WalReceived, ctx: Context): void {
     // Sent before the walreceiver ended, read after we moved on: that source is not ours now.
     if (this.source !== 'stream') return;
+    this.receivedAt = ctx.now();
     const segmentSize = this.control!.walSegmentSize;
     const reader = this.reader!;
     for (const chunk of msg.chunks) {

@@ -359,7 +359,12 @@ export class Session {
       let reply = await Promise.race([this.replies.next<QueryDone>(QUERY_WAIT_MS), ended]);
       while (reply.tag < tag) reply = await Promise.race([this.replies.next<QueryDone>(QUERY_WAIT_MS), ended]);
       if (reply.tag !== tag) throw new Error(`session reply out of order: expected ${tag}, got ${reply.tag}`);
-      if (!reply.ok) throw new PgError(reply.error);
+      if (!reply.ok) {
+        const error = new PgError(reply.error);
+        // A FATAL ends the session (the server closed it after saying why).
+        if (error.severity === 'FATAL') this.endWith(error);
+        throw error;
+      }
       return reply.result;
     } finally {
       stopWaiting();
@@ -382,6 +387,12 @@ export class Session {
     for (const reject of this.endWaiters) reject(error);
     this.endWaiters.clear();
     this.replies.close();
+  }
+
+  /** The server ended this session with a FATAL: it is closed on this side too. */
+  private endWith(error: PgError): void {
+    this.terminate(error);
+    this.onClose();
   }
 
   close(): void {

@@ -156,3 +156,32 @@ export function pgStatArchiver(status: ArchiverStatus | null, now: number): View
   const s = status ?? { archivedCount: 0, lastArchivedWal: null, lastArchivedTime: null, failedCount: 0, lastFailedWal: null, lastFailedTime: null, statsReset: now };
   return { columns, rows: [[s.archivedCount, s.lastArchivedWal, s.lastArchivedTime, s.failedCount, s.lastFailedWal, s.lastFailedTime, s.statsReset]] };
 }
+
+/** A database as the statistics views list it, with its recovery conflicts so far (by kind). */
+export interface DatabaseConflicts {
+  readonly oid: number;
+  readonly name: string;
+  readonly tablespace: number;
+  readonly lock: number;
+  readonly snapshot: number;
+  readonly bufferpin: number;
+  readonly deadlock: number;
+}
+
+/** pg_stat_database_conflicts: PostgreSQL 15's columns; a primary's counters stay zero. */
+export function pgStatDatabaseConflicts(databases: readonly DatabaseConflicts[]): ViewRows {
+  const columns = [
+    { name: 'datid', type: 'int4' }, { name: 'datname', type: 'text' }, { name: 'confl_tablespace', type: 'int8' }, { name: 'confl_lock', type: 'int8' },
+    { name: 'confl_snapshot', type: 'int8' }, { name: 'confl_bufferpin', type: 'int8' }, { name: 'confl_deadlock', type: 'int8' },
+  ] as const;
+  return { columns, rows: databases.map((d) => [d.oid, d.name, d.tablespace, d.lock, d.snapshot, d.bufferpin, d.deadlock]) };
+}
+
+/**
+ * pg_stat_database, in part: datid, datname, numbackends and conflicts (the sum of
+ * pg_stat_database_conflicts' counters). walship keeps no other per-database statistics yet.
+ */
+export function pgStatDatabase(databases: readonly (DatabaseConflicts & { readonly backends: number })[]): ViewRows {
+  const columns = [{ name: 'datid', type: 'int4' }, { name: 'datname', type: 'text' }, { name: 'numbackends', type: 'int4' }, { name: 'conflicts', type: 'int8' }] as const;
+  return { columns, rows: databases.map((d) => [d.oid, d.name, d.backends, d.tablespace + d.lock + d.snapshot + d.bufferpin + d.deadlock]) };
+}

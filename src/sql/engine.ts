@@ -45,6 +45,7 @@ import { SystemCalls, type SystemHooks } from './system.js';
 import { liveXids, newTransaction, ProcArray, type Isolation, type Transaction } from './transaction.js';
 import { coerce, typeFromName } from './types.js';
 import { virtualTable } from './virtual-table.js';
+import type { StandbySession } from '../conflicts/detect.js';
 
 export interface ExecuteOptions {
   readonly params: readonly Datum[];
@@ -106,8 +107,72 @@ export class Engine {
   /** session -> the session it waits for. */
   private readonly waitsFor = new Map<string, string>();
   readonly locks = new LockManager();
+  /** The database each session last ran a statement in (hot standby conflicts). */
+  private readonly sessionDatabase = new Map<string, Oid>();
 
   constructor(readonly state: DatabaseState) {}
+
+  /** What hot standby conflict detection needs of each session (src/conflicts/detect.ts). */
+  standbySessions(): StandbySession[] {
+    const locked = new Map<string, Set<Oid>>();
+    for (const row of this.locks.rows()) {
+      const set = locked.get(row.session) ?? new Set<Oid>();
+      set.add(row.rel);
+      locked.set(row.session, set);
+    }
+    const out: StandbySession[] = [];
+    for (const [session, database] of this.sessionDatabase) {
+      const txn = this.sessions.get(session);
+      const cursorRelations = new Set<Oid>();
+      for (const cursor of txn?.cursors.values() ?? []) if (cursor.rel !== null && cursor.position < cursor.rows.length) cursorRelations.add(cursor.rel);
+      out.push({
+        session, database, inTransaction: txn !== undefined, snapshotXmin: txn?.snapshot?.xmin ?? null,
+        lockedRelations: locked.get(session) ?? new Set(), cursorRelations,
+      });
+    }
+    return out;
+  }
+
+  /**
+   * Replay cannot wait longer for this session: its transaction goes now, with its locks,
+   * snapshot and cursors. Cancelled, an explicit transaction stays open but failed (the next
+   * statement learns it must ROLLBACK, as after any ERROR); terminated, the session ends.
+   */
+  resolveRecoveryConflict(session: string, terminate: boolean): void {
+    if (terminate) {
+      this.endSession(session);
+      this.sessionDatabase.delete(session);
+      return;
+    }
+    const txn = this.sessions.get(session);
+    this.locks.releaseAll(session);
+    this.waitsFor.delete(session);
+    if (txn === undefined) return;
+    if (!txn.explicit) {
+      this.sessions.delete(session);
+      return;
+    }
+    txn.failed = true;
+    txn.snapshot = null;
+    txn.cursors.clear();
+  }
+
+  /** Replay of an ACCESS EXCLUSIVE lock: held for transaction `xid` until its commit or abort is replayed. */
+  takeRecoveryLock(xid: Xid, rel: Oid): void {
+    this.locks.acquire(rel, LockMode.AccessExclusive, recoveryLockHolder(xid));
+  }
+
+  /** The transactions ended (replayed commit or abort, or no longer running): their replayed locks go. */
+  releaseRecoveryLocks(xids: Iterable<Xid>): void {
+    for (const xid of xids) this.locks.releaseAll(recoveryLockHolder(xid));
+  }
+
+  /** Replayed locks still held, by xid. */
+  recoveryLockXids(): Xid[] {
+    const xids = new Set<Xid>();
+    for (const row of this.locks.rows()) if (row.session.startsWith(RECOVERY_LOCK_PREFIX)) xids.add(Number(row.session.slice(RECOVERY_LOCK_PREFIX.length)));
+    return [...xids];
+  }
 
   /** The latest committed version of a role (pg_authid), for authentication; undefined if there is none. */
   role(name: string): RoleInfo | undefined {
@@ -193,6 +258,7 @@ export class Engine {
     this.waitsFor.delete(session);
     const txn = this.sessions.get(session);
     this.sessions.delete(session);
+    this.sessionDatabase.delete(session);
     if (txn !== undefined) this.abort(session, txn);
     // A commit still finishing (waiting for its flush or its standbys) keeps its locks until finishCommit.
     if (![...this.committing.values()].some((c) => c.session === session)) this.locks.releaseAll(session);
@@ -280,6 +346,7 @@ export class Engine {
       throw new PgError({ code: SqlState.InvalidCatalogName, severity: 'FATAL', message: `database "${options.database}" does not exist` });
     }
     this.db = database.oid;
+    this.sessionDatabase.set(session, database.oid);
     this.system = new SystemCalls(options.system);
     const readOnly = txn.readOnly || options.inRecovery;
     checkUtility(stmt.kind, stmt.node, readOnly, options.inRecovery);
@@ -353,7 +420,7 @@ export class Engine {
         const [table, rows] = this.source(query, lookup, snapshot, own, exprContext(null));
         checkQuery(kind, query, readOnly);
         const result = executeSelect(query, table, rows, exprContext(table));
-        txn.cursors.set(name, { columns: result.columns, rows: result.rows, position: 0 });
+        txn.cursors.set(name, { rel: table !== null && this.state.catalog.tableByOid(table.oid) !== undefined ? table.oid : null, columns: result.columns, rows: result.rows, position: 0 });
         return commandOnly('DECLARE CURSOR');
       }
       case 'FetchStmt': {
@@ -849,6 +916,12 @@ export class Engine {
       this.sessions.set(session, txn);
     }
   }
+}
+
+/** Replayed ACCESS EXCLUSIVE locks are held in the lock table under this name and the xid. */
+const RECOVERY_LOCK_PREFIX = 'startup:';
+function recoveryLockHolder(xid: Xid): string {
+  return `${RECOVERY_LOCK_PREFIX}${xid}`;
 }
 
 /** pg_current_wal_lsn() and the other WAL control functions on a standby. */

@@ -25,6 +25,8 @@ export interface Subtransaction {
 }
 
 export interface Cursor {
+  /** The table it reads (null: none, or a system view): a cursor on it pins it, for hot standby conflicts. */
+  readonly rel: number | null;
   readonly columns: QueryResult['columns'];
   readonly rows: readonly Record<string, unknown>[];
   position: number;

@@ -1,0 +1,183 @@
+/*
+ * Hot standby query conflicts as a standby's users meet them: replay waits for the sessions
+ * in its way as long as max_standby_streaming_delay allows, then cancels the running
+ * statement (ERROR) or ends the session idle in its transaction (FATAL), counts it in
+ * pg_stat_database_conflicts, and goes on until the standby's data is the primary's.
+ */
+import { expect } from 'chai';
+import type { Server, Session } from '../../src/index.js';
+import { PgError } from '../../src/errors.js';
+import { clusterPerTest, eventually, log, until } from '../helpers.js';
+
+const SEG = 1024 * 1024;
+
+async function currentLsn(primary: Server): Promise<string> {
+  return (await primary.query('SELECT pg_current_wal_lsn() AS l')).rows[0]!['l'] as string;
+}
+
+/** Waits until the standby has replayed everything the primary has written so far. */
+async function caughtUp(primary: Server, standby: Server): Promise<void> {
+  const target = await currentLsn(primary);
+  await eventually(standby, `SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '${target}') >= 0 AS done`, (r) => r.rows[0]!['done'] === true, `replay to reach ${target}`);
+}
+
+/** Waits until the standby has received (not necessarily replayed) everything written so far. */
+async function received(primary: Server, standby: Server): Promise<void> {
+  const target = await currentLsn(primary);
+  await eventually(standby, `SELECT pg_wal_lsn_diff(pg_last_wal_receive_lsn(), '${target}') >= 0 AS done`, (r) => r.rows[0]!['done'] === true, `the standby to receive ${target}`);
+}
+
+async function conflicts(standby: Server): Promise<Record<string, unknown>> {
+  return (await standby.query("SELECT confl_tablespace, confl_lock, confl_snapshot, confl_bufferpin, confl_deadlock FROM pg_stat_database_conflicts WHERE datname = 'postgres'")).rows[0]!;
+}
+
+async function failure(work: Promise<unknown>): Promise<PgError> {
+  const outcome = await work.then(() => null, (err: unknown) => err);
+  expect(outcome, 'the statement fails').to.be.instanceOf(PgError);
+  return outcome as PgError;
+}
+
+describe('hot standby query conflicts', function () {
+  this.timeout(60_000);
+  const cluster = clusterPerTest('inline');
+
+  async function pair(delay: string): Promise<{ primary: Server; standby: Server }> {
+    const primary = await cluster().initPrimary('primary', { walSegmentSize: SEG, settings: { wal_writer_delay: '10ms' } });
+    await primary.query('CREATE TABLE t (x int)');
+    await primary.query('INSERT INTO t SELECT g FROM generate_series(1, 100) AS g');
+    const standby = await cluster().addStandby('standby', { settings: { max_standby_streaming_delay: delay } });
+    await caughtUp(primary, standby);
+    return { primary, standby };
+  }
+
+  /** A standby session idle in a transaction that has read t (and holds its lock). */
+  async function reader(standby: Server, isolation = 'READ COMMITTED'): Promise<Session> {
+    const session = await standby.connect();
+    await session.query(`BEGIN ISOLATION LEVEL ${isolation}`);
+    expect((await session.query('SELECT count(*) AS n FROM t')).rows[0]!['n']).to.equal(100);
+    return session;
+  }
+
+  it('lock: a session idle in its transaction on a dropped table is terminated after the delay, counted, and replay goes on', async () => {
+    const { primary, standby } = await pair('100ms');
+    const session = await reader(standby);
+    await primary.query('DROP TABLE t');
+    await primary.query('CREATE TABLE after_drop (x int)');
+    await eventually(standby, "SELECT count(*) AS n FROM pg_stat_database_conflicts WHERE confl_lock = 1 AND datname = 'postgres'", (r) => r.rows[0]!['n'] === 1, 'the conflict to be counted');
+    const fatal = await failure(session.query('SELECT 1'));
+    expect(fatal.toFields()).to.include({
+      severity: 'FATAL', code: '40001', message: 'terminating connection due to conflict with recovery',
+      detail: 'User was holding a relation lock for too long.', hint: 'In a moment you should be able to reconnect to the database and repeat your command.',
+    });
+    expect(session.ended, 'the session is closed').to.equal(true);
+    await caughtUp(primary, standby);
+    expect((await standby.query('SELECT count(*) AS n FROM after_drop')).rows[0]!['n']).to.equal(0);
+    expect((await failure(standby.query('SELECT * FROM t'))).code).to.equal('42P01');
+    expect(await conflicts(standby)).to.deep.equal({ confl_tablespace: 0, confl_lock: 1, confl_snapshot: 0, confl_bufferpin: 0, confl_deadlock: 0 });
+    expect((await standby.query("SELECT conflicts FROM pg_stat_database WHERE datname = 'postgres'")).rows[0]!['conflicts']).to.equal(1);
+    expect(log(standby)).to.include('FATAL:  terminating connection due to conflict with recovery');
+  });
+
+  it('lock: with a long delay replay waits for the transaction, which finishes, and nothing is counted', async () => {
+    const { primary, standby } = await pair('-1');
+    const session = await reader(standby);
+    await primary.query('DROP TABLE t');
+    await received(primary, standby);
+    // The drop arrived but waits: the table is still there, for this session and for others.
+    expect((await session.query('SELECT count(*) AS n FROM t')).rows[0]!['n']).to.equal(100);
+    expect((await standby.query('SELECT count(*) AS n FROM t')).rows[0]!['n']).to.equal(100);
+    await session.query('COMMIT');
+    await caughtUp(primary, standby);
+    expect((await failure(standby.query('SELECT * FROM t'))).code).to.equal('42P01');
+    expect(await conflicts(standby)).to.deep.equal({ confl_tablespace: 0, confl_lock: 0, confl_snapshot: 0, confl_bufferpin: 0, confl_deadlock: 0 });
+    expect((await session.query('SELECT 1 AS one')).rows).to.deep.equal([{ one: 1 }]);
+  });
+
+  it('lock: a statement waiting for a lock replay holds is cancelled with an ERROR; the session runs the next transaction', async () => {
+    const { primary, standby } = await pair('100ms');
+    await primary.query('CREATE TABLE u (x int)');
+    await caughtUp(primary, standby);
+    const session = await reader(standby);
+    // A primary transaction holds u exclusively; its lock is replayed and the standby session waits for it.
+    const locker = await primary.connect();
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE u IN ACCESS EXCLUSIVE MODE');
+    await primary.query('CREATE TABLE flush_marker (x int)');
+    await caughtUp(primary, standby);
+    const waiting = failure(session.query('SELECT count(*) FROM u'));
+    // Now t goes on the primary: replay needs the lock the waiting session holds on t.
+    await primary.query('DROP TABLE t');
+    const cancelled = await waiting;
+    expect(cancelled.toFields()).to.include({
+      severity: 'ERROR', code: '40001', message: 'canceling statement due to conflict with recovery', detail: 'User was holding a relation lock for too long.',
+    });
+    expect(session.ended).to.equal(false);
+    expect((await failure(session.query('SELECT 1'))).code, 'the transaction is aborted').to.equal('25P02');
+    await session.query('ROLLBACK');
+    await locker.query('COMMIT');
+    await caughtUp(primary, standby);
+    expect((await session.query('SELECT count(*) AS n FROM u')).rows[0]!['n']).to.equal(0);
+    expect((await conflicts(standby))['confl_lock']).to.equal(1);
+  });
+
+  it('snapshot: VACUUM removing rows an old snapshot sees ends that transaction after the delay; before that, it sees the primary as of its snapshot', async () => {
+    const { primary, standby } = await pair('300ms');
+    const session = await reader(standby, 'REPEATABLE READ');
+    await primary.query('DELETE FROM t WHERE x <= 50');
+    await caughtUp(primary, standby);
+    // The delete is replayed; the snapshot still sees the rows as they were.
+    expect((await session.query('SELECT count(*) AS n, sum(x) AS s FROM t')).rows[0]).to.deep.equal({ n: 100, s: 5050 });
+    await primary.query('VACUUM t');
+    await eventually(standby, "SELECT confl_snapshot FROM pg_stat_database_conflicts WHERE datname = 'postgres'", (r) => r.rows[0]!['confl_snapshot'] === 1, 'the snapshot conflict');
+    const fatal = await failure(session.query('SELECT count(*) FROM t'));
+    expect(fatal.toFields()).to.include({ severity: 'FATAL', code: '40001', detail: 'User query might have needed to see row versions that must be removed.' });
+    await caughtUp(primary, standby);
+    expect((await standby.query('SELECT count(*) AS n FROM t')).rows[0]!['n']).to.equal(50);
+  });
+
+  it('bufferpin: a cursor open on a table VACUUM cleans ends its session after the delay', async () => {
+    const { primary, standby } = await pair('100ms');
+    const session = await standby.connect();
+    await session.query('BEGIN');
+    await session.query('DECLARE c CURSOR FOR SELECT x FROM t');
+    expect((await session.query('FETCH 1 FROM c')).rowCount).to.equal(1);
+    await primary.query('DELETE FROM t WHERE x <= 50');
+    await primary.query('VACUUM t');
+    await eventually(standby, "SELECT confl_bufferpin FROM pg_stat_database_conflicts WHERE datname = 'postgres'", (r) => r.rows[0]!['confl_bufferpin'] === 1, 'the buffer pin conflict');
+    const fatal = await failure(session.query('FETCH 1 FROM c'));
+    expect(fatal.toFields()).to.include({ severity: 'FATAL', code: '40001', detail: 'User was holding shared buffer pin for too long.' });
+    await caughtUp(primary, standby);
+    expect((await standby.query('SELECT count(*) AS n FROM t')).rows[0]!['n']).to.equal(50);
+  });
+
+  it('tablespace: DROP TABLESPACE ends the sessions in a transaction after the delay', async () => {
+    const { primary, standby } = await pair('100ms');
+    await primary.query("CREATE TABLESPACE spare LOCATION '/tmp/walship-spare'");
+    await caughtUp(primary, standby);
+    const session = await reader(standby);
+    const idle = await standby.connect();
+    expect((await idle.query('SELECT 1 AS one')).rows).to.deep.equal([{ one: 1 }]);
+    await primary.query('DROP TABLESPACE spare');
+    await eventually(standby, "SELECT confl_tablespace FROM pg_stat_database_conflicts WHERE datname = 'postgres'", (r) => r.rows[0]!['confl_tablespace'] === 1, 'the tablespace conflict');
+    expect((await failure(session.query('SELECT 1'))).toFields()).to.include({ severity: 'FATAL', detail: 'User was or might have been using tablespace that must be dropped.' });
+    // A session not in a transaction could not be using it.
+    expect((await idle.query('SELECT 1 AS one')).rows).to.deep.equal([{ one: 1 }]);
+  });
+
+  it('database: DROP DATABASE terminates the sessions connected to it at once, whatever the delay', async () => {
+    const { primary, standby } = await pair('-1');
+    await primary.query('CREATE DATABASE other');
+    await caughtUp(primary, standby);
+    const inOther = await standby.connect({ database: 'other' });
+    await inOther.query('BEGIN');
+    expect((await inOther.query('SELECT 1 AS one')).rows).to.deep.equal([{ one: 1 }]);
+    const inPostgres = await reader(standby);
+    await primary.query('DROP DATABASE other');
+    await caughtUp(primary, standby);
+    expect((await failure(inOther.query('SELECT 1'))).toFields()).to.include({
+      severity: 'FATAL', code: '57P04', message: 'terminating connection due to conflict with recovery', detail: 'User was connected to a database that must be dropped.',
+    });
+    expect((await inPostgres.query('SELECT count(*) AS n FROM t')).rows[0]!['n']).to.equal(100);
+    await until(() => log(standby).includes('DETAIL:  User was connected to a database that must be dropped.'), 'the FATAL in the log');
+  });
+});

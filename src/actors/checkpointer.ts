@@ -193,7 +193,6 @@ class Checkpointer implements Actor {
       }
       case 'WalListed':
         this.walFiles = ((msg as IoResult).ok ? (msg as IoResult & { value: string[] | null }).value : []) ?? [];
-        if (this.args.archiving !== true) return this.removeOldSegments(ctx);
         ctx.io({ kind: 'file.list', dir: `${this.args.dataDir}/pg_wal/archive_status` }, 'StatusListed');
         return;
       case 'SegmentRemoved':
@@ -276,7 +275,8 @@ class Checkpointer implements Actor {
   /**
    * Removes the segments below the kept one. With archiving on, only archived ones (their
    * `.done` goes with them); one with neither `.ready` nor `.done` (its mark was lost in a
-   * crash) is marked `.ready` again and kept, as PostgreSQL's XLogArchiveCheckDone does.
+   * crash) is marked `.ready` again and kept, as PostgreSQL's XLogArchiveCheckDone does. With
+   * archiving off, any mark goes with its segment.
    */
   private removeOldSegments(ctx: Context): void {
     const run = this.running!;
@@ -295,6 +295,11 @@ class Checkpointer implements Actor {
           continue;
         }
         ctx.io({ kind: 'file.unlink', path: `${statusDir}/${name}.done` }, 'SegmentRemoved');
+      } else {
+        // Not archiving (a standby's walreceiver marks what it received .done): the marks go with the segment.
+        for (const status of ['done', 'ready']) {
+          if (this.statusFiles.has(`${name}.${status}`)) ctx.io({ kind: 'file.unlink', path: `${statusDir}/${name}.${status}` }, 'SegmentRemoved');
+        }
       }
       ctx.io({ kind: 'file.unlink', path: `${this.args.dataDir}/pg_wal/${name}` }, 'SegmentRemoved');
       removed++;

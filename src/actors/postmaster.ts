@@ -30,7 +30,7 @@ import { formatValue, requireSetting } from '../config/settings.js';
 import { commandOnly, type QueryResult } from '../sql/result.js';
 import { CHECKPOINTER, type CheckpointerSettings } from './checkpointer.js';
 import { SHMEM, type AttachWalWriter, type ShmemSettings, type WalEnd, type WalEndRequest } from './shmem.js';
-import { STARTUP, type StartWalReceiver, type WalReceiverAttached } from './startup.js';
+import { STARTUP, type StartWalReceiver, type WalReceiverAttached, type WalSourceSettings } from './startup.js';
 import { WALSENDER, type WalSenderArgs } from './walsender.js';
 import { WALRECEIVER, type WalReceiverArgs, type WalReceiverSettings } from './walreceiver.js';
 import { DEFAULT_HBA_CONF, parseHba, type HbaRule } from '../replication/hba.js';
@@ -93,8 +93,6 @@ class Postmaster implements Actor {
   private readonly walsenders = new Map<string, ActorRef>();
   private walreceiver: ActorRef | null = null;
   private archiver: ActorRef | null = null;
-  /** The last request for a walreceiver, kept to start another when primary_conninfo changes. */
-  private receiverRequest: StartWalReceiver | null = null;
   private readOnlyReady = false;
   private receiverRestarting = false;
   private pids = 0;
@@ -167,6 +165,22 @@ class Postmaster implements Actor {
       throw new PgError({ code: SqlState.InvalidParameterValue, severity: 'FATAL', message: 'restore_library "basic_archive" needs basic_archive.archive_directory', hint: 'Set basic_archive.archive_directory to the archive to restore from.' });
     }
     return directory;
+  }
+
+  /** A reload: startup's WAL sources as the settings say now (a bad restore_library keeps the old ones). */
+  private sendWalSources(ctx: Context): void {
+    let restoreDirectory: string;
+    try {
+      restoreDirectory = this.restoreDirectory();
+    } catch (err) {
+      if (!(err instanceof PgError)) throw err;
+      ctx.log('info', `${err.message}; the WAL sources are unchanged`);
+      return;
+    }
+    ctx.send(this.startup!, {
+      type: 'WalSourceSettings', restoreCommand: this.setting('restore_command'), restoreDirectory,
+      streaming: this.setting<string>('primary_conninfo') !== '', retryIntervalMs: this.setting('wal_retrieve_retry_interval'),
+    } satisfies WalSourceSettings);
   }
 
   private setting<T extends number | string | boolean>(name: string): T {
@@ -365,14 +379,14 @@ class Postmaster implements Actor {
     if (report.problems.length > 0) ctx.log('info', `configuration file "${this.args.dataDir}/postgresql.conf" contains errors; unaffected changes were applied`);
     for (const backend of this.backends.values()) ctx.send(backend, { type: 'ConfigReloaded', confFiles: this.confFiles } satisfies ConfigReloaded);
     this.sendSettings(ctx);
+    if (this.standby && this.startup !== null) this.sendWalSources(ctx);
     // A standby streaming from elsewhere now, or through another slot, reconnects (PostgreSQL 13 and later).
     if (this.walreceiver !== null && (report.changed.includes('primary_conninfo') || report.changed.includes('primary_slot_name'))) {
       // Its exit starts the next one (see onExit).
       this.receiverRestarting = true;
       ctx.stop(this.walreceiver);
-    } else if (this.walreceiver === null && this.receiverRequest !== null && report.changed.includes('primary_conninfo')) {
-      this.startWalReceiver(this.receiverRequest, ctx);
     }
+    // Without a walreceiver now, startup asks for one on its next round of the WAL sources.
     ctx.io({ kind: 'file.read', path: `${this.args.dataDir}/pg_hba.conf` }, 'HbaRead');
   }
 
@@ -456,10 +470,13 @@ class Postmaster implements Actor {
   }
 
   private startWalReceiver(request: StartWalReceiver, ctx: Context): void {
-    this.receiverRequest = request;
     if (this.walreceiver !== null || this.phase === 'stopping') return;
     const conninfo = this.setting<string>('primary_conninfo');
-    if (conninfo === '') return; // no upstream: replay waits (WAL could still come from an archive)
+    if (conninfo === '') {
+      // No upstream now (emptied at a reload): startup goes on with the archive and pg_wal.
+      ctx.send(this.startup!, { type: 'NoWalReceiver' });
+      return;
+    }
     const cluster = this.setting<string>('cluster_name');
     this.walreceiver = ctx.spawn({
       name: this.role('walreceiver'), behaviour: WALRECEIVER,

@@ -79,6 +79,14 @@ export interface StartWalReceiver extends Message {
   readonly systemIdentifier: string;
   readonly segmentSize: number;
 }
+/** After a reload: where WAL may come from now. */
+export interface WalSourceSettings extends Message {
+  readonly type: 'WalSourceSettings';
+  readonly restoreCommand: string;
+  readonly restoreDirectory: string;
+  readonly streaming: boolean;
+  readonly retryIntervalMs: number;
+}
 /** Replay has reached the minimum recovery point: read-only sessions may start. */
 export interface ConsistentState extends Message { readonly type: 'ConsistentState'; readonly lsn: Lsn }
 /** The postmaster tells startup which walreceiver to tell of replay progress (null: none now). */
@@ -114,7 +122,17 @@ class Startup implements Actor<IoResult> {
   private consistent = false;
   private minRecoveryPoint: Lsn = 0;
 
-  constructor(private readonly args: StartupArgs) {}
+  private restoreCommand: string;
+  private restoreDirectory: string;
+  private streamingConfigured: boolean;
+  private retryIntervalMs: number;
+
+  constructor(private readonly args: StartupArgs) {
+    this.restoreCommand = args.restoreCommand ?? '';
+    this.restoreDirectory = args.restoreDirectory ?? '';
+    this.streamingConfigured = args.streaming === true;
+    this.retryIntervalMs = args.retryIntervalMs ?? 5_000;
+  }
 
   start(ctx: Context): 'later' {
     this.io(ctx, { kind: 'file.read', path: this.path(CONTROL_FILE_PATH) }, 'ControlRead');
@@ -141,6 +159,23 @@ class Startup implements Actor<IoResult> {
         return this.stepRestore(msg as IoResult, ctx);
       case 'SourceRetry':
         return this.firstSource(ctx);
+      case 'WalSourceSettings': {
+        // A reload: the archive and the upstream as they are now (PostgreSQL 13 and later re-read them).
+        const m = msg as unknown as WalSourceSettings;
+        this.restoreCommand = m.restoreCommand;
+        this.restoreDirectory = m.restoreDirectory;
+        this.streamingConfigured = m.streaming;
+        this.retryIntervalMs = m.retryIntervalMs;
+        return;
+      }
+      case 'NoWalReceiver':
+        // primary_conninfo is empty now: streaming failed before it began.
+        if (this.source !== 'stream') return;
+        this.leaveStreaming();
+        if (this.hasArchive()) return this.firstSource(ctx);
+        this.source = 'pg_wal';
+        ctx.after(this.retryIntervalMs, { type: 'SourceRetry' });
+        return;
       case 'RestartWalReceiver':
         // The walreceiver ended (streaming failed, or primary_conninfo changed): back to the
         // archive if there is one, else stream on from what we have.
@@ -315,7 +350,7 @@ class Startup implements Actor<IoResult> {
   }
 
   private hasArchive(): boolean {
-    return (this.args.restoreCommand ?? '') !== '' || (this.args.restoreDirectory ?? '') !== '';
+    return this.restoreCommand !== '' || this.restoreDirectory !== '';
   }
 
   /**
@@ -331,9 +366,9 @@ class Startup implements Actor<IoResult> {
         this.source = 'pg_wal';
         return this.readLocalSegment(this.readerSegment(), ctx);
       case 'pg_wal':
-        if (this.args.streaming === true) return this.startStreaming(ctx);
+        if (this.streamingConfigured) return this.startStreaming(ctx);
         // A warm standby: round again after wal_retrieve_retry_interval.
-        ctx.after(this.args.retryIntervalMs ?? 5_000, { type: 'SourceRetry' });
+        ctx.after(this.retryIntervalMs, { type: 'SourceRetry' });
         return;
     }
   }
@@ -344,18 +379,29 @@ class Startup implements Actor<IoResult> {
       this.source = 'archive';
       return this.restore(this.readerSegment(), ctx);
     }
-    if (this.source === 'local' && this.args.streaming === true) return this.startStreaming(ctx);
+    if (this.source === 'local' && this.streamingConfigured) return this.startStreaming(ctx);
     this.source = 'pg_wal';
     this.readLocalSegment(this.readerSegment(), ctx);
   }
 
+  /**
+   * The segment to fetch next: the one the next record starts in, unless the archive gave it
+   * whole already (then the record runs on into the next one, which is what is missing). A
+   * segment from pg_wal or streaming may be cut short, or preallocated and zero past its end.
+   */
   private readerSegment(): SegmentNumber {
-    return segnoOf(this.reader!.nextLsn, this.control!.walSegmentSize);
+    let segno = segnoOf(this.reader!.nextLsn, this.control!.walSegmentSize);
+    for (const done of [...this.restoredWhole]) if (done < segno) this.restoredWhole.delete(done);
+    while (this.restoredWhole.has(segno)) segno++;
+    return segno;
   }
+
+  /** Segments the archive gave (archived segments are whole), from the reader's on. */
+  private readonly restoredWhole = new Set<SegmentNumber>();
 
   /** Streaming, from the reader's position; not sooner than wal_retrieve_retry_interval after the last try. */
   private startStreaming(ctx: Context): void {
-    const wait = this.lastStreamRequest === null ? 0 : this.lastStreamRequest + (this.args.retryIntervalMs ?? 5_000) - ctx.now();
+    const wait = this.lastStreamRequest === null ? 0 : this.lastStreamRequest + this.retryIntervalMs - ctx.now();
     if (wait > 0) {
       this.source = 'pg_wal';
       ctx.after(wait, { type: 'SourceRetry' });
@@ -372,11 +418,11 @@ class Startup implements Actor<IoResult> {
     const name = segmentFileName(control.timeline, segno, control.walSegmentSize);
     const lastRestartPoint = segmentFileName(control.timeline, segnoOf(control.redoLsn, control.walSegmentSize), control.walSegmentSize);
     this.restoring = { segno, name };
-    if ((this.args.restoreDirectory ?? '') !== '') {
-      this.restoreJob = new RestoreJob({ name, directory: this.args.restoreDirectory!, target: this.path('pg_wal/RECOVERYXLOG'), expectedSize: control.walSegmentSize });
+    if (this.restoreDirectory !== '') {
+      this.restoreJob = new RestoreJob({ name, directory: this.restoreDirectory, target: this.path('pg_wal/RECOVERYXLOG'), expectedSize: control.walSegmentSize });
       return this.stepRestore(null, ctx);
     }
-    ctx.io({ kind: 'process.run', command: buildRestoreCommand(this.args.restoreCommand!, 'pg_wal/RECOVERYXLOG', name, lastRestartPoint), cwd: this.args.dataDir }, 'RestoreDone');
+    ctx.io({ kind: 'process.run', command: buildRestoreCommand(this.restoreCommand, 'pg_wal/RECOVERYXLOG', name, lastRestartPoint), cwd: this.args.dataDir }, 'RestoreDone');
   }
 
   private restoreJob: RestoreJob | null = null;
@@ -394,7 +440,7 @@ class Startup implements Actor<IoResult> {
       return;
     }
     if (!step.ok) ctx.log('warning', step.error);
-    else ctx.log('debug', `could not restore file "${this.restoring!.name}" from archive: not in "${this.args.restoreDirectory}"`);
+    else ctx.log('debug', `could not restore file "${this.restoring!.name}" from archive: not in "${this.restoreDirectory}"`);
     this.restoring = null;
     this.nextSource(ctx);
   }
@@ -422,6 +468,7 @@ class Startup implements Actor<IoResult> {
     ctx.log(line.level, line.text);
     this.restoring = null;
     this.receivedAt = ctx.now();
+    this.restoredWhole.add(segno);
     this.reader!.supply(segno, bytes);
     this.reader!.resume();
     this.readWal(ctx);
@@ -483,7 +530,10 @@ class Startup implements Actor<IoResult> {
     const current = segnoOf(reader.nextLsn, segmentSize);
     for (const [segno, filling] of [...this.filling]) {
       if (segno < current) this.filling.delete(segno);
-      else reader.supply(segno, filling.bytes.subarray(0, filling.filled));
+      else {
+        reader.supply(segno, filling.bytes.subarray(0, filling.filled));
+        this.restoredWhole.delete(segno);
+      }
     }
     reader.resume();
     this.readWal(ctx);

@@ -234,4 +234,65 @@ describe('continuous archiving', function () {
     expect(log(warm)).to.include('FATAL:  both restore_command and restore_library set');
     expect(log(warm)).to.include('DETAIL:  Only one of restore_command, restore_library may be set.');
   });
+
+  it('follows primary_conninfo at reload: emptied, the standby lives on the archive; set again, it streams', async () => {
+    const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG, settings: { archive_mode: 'on', archive_command: `cp %p ${archive}/%f` } });
+    await primary.query('CREATE TABLE t (x int)');
+    const standby = await cluster.addStandby('standby', { settings: { restore_command: `cp ${archive}/%f %p`, wal_retrieve_retry_interval: '50ms' } });
+    await eventually(standby, 'SELECT status FROM pg_stat_wal_receiver', (r) => r.rows[0]?.['status'] === 'streaming', 'streaming');
+    const conninfo = (await standby.query('SHOW primary_conninfo')).rows[0]!['primary_conninfo'] as string;
+    await standby.query("ALTER SYSTEM SET primary_conninfo = ''");
+    await standby.query('SELECT pg_reload_conf()');
+    await eventually(standby, 'SELECT count(*) AS n FROM pg_stat_wal_receiver', (r) => r.rows[0]!['n'] === 0, 'the walreceiver to go');
+    for (let i = 0; i < 3; i++) {
+      for (let j = 0; j < 20; j++) await primary.query('INSERT INTO t VALUES ($1)', [j]);
+      await switchSegment(primary);
+    }
+    await eventually(standby, 'SELECT count(*) AS n FROM t', (r) => r.rows[0]!['n'] === 63, 'the standby to replay the archived segments');
+    await standby.query(`ALTER SYSTEM SET primary_conninfo = '${conninfo}'`);
+    await standby.query('SELECT pg_reload_conf()');
+    await eventually(standby, 'SELECT status FROM pg_stat_wal_receiver', (r) => r.rows[0]?.['status'] === 'streaming', 'streaming again');
+    await primary.query('INSERT INTO t VALUES (-1)');
+    await eventually(standby, 'SELECT count(*) AS n FROM t', (r) => r.rows[0]!['n'] === 64, 'the new row, streamed');
+  });
+
+  it('restores the next segment, not the current one again, when a record runs on into a segment pg_wal lacks', async () => {
+    const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG, settings: { archive_mode: 'on', archive_command: `cp %p ${archive}/%f` } });
+    await primary.query('CREATE TABLE t (x int, y text)');
+    const standby = await cluster.addStandby('standby');
+    const big = 'x'.repeat(3000);
+    const first = (await primary.query('SELECT pg_walfile_name(pg_current_wal_lsn()) AS f')).rows[0]!['f'] as string;
+    let rows = 0;
+    // Rows of 3 kB until one crosses into the next segment, then a few more there.
+    while ((await primary.query('SELECT pg_walfile_name(pg_current_wal_lsn()) AS f')).rows[0]!['f'] === first) await primary.query('INSERT INTO t VALUES ($1, $2)', [rows++, big]);
+    for (let i = 0; i < 5; i++) await primary.query('INSERT INTO t VALUES ($1, $2)', [rows++, big]);
+    const last = await switchSegment(primary);
+    rows++;
+    await eventually(primary, 'SELECT last_archived_wal FROM pg_stat_archiver', (r) => r.rows[0]!['last_archived_wal'] === last, 'the segments to be archived');
+    await eventually(standby, 'SELECT count(*) AS n FROM t', (r) => r.rows[0]!['n'] === rows, 'the standby to replay them');
+    // The standby keeps only the first segment, and comes back fed by the archive alone.
+    await standby.kill();
+    for (const f of readdirSync(join(standby.dataDir, 'pg_wal'))) if (/^[0-9A-F]{24}$/.test(f) && f > first) rmSync(join(standby.dataDir, 'pg_wal', f));
+    writeFileSync(join(standby.dataDir, 'postgresql.auto.conf'), `primary_conninfo = ''\nrestore_command = 'cp ${archive}/%f %p'\nwal_retrieve_retry_interval = '50ms'\n`, { flag: 'a' });
+    await standby.start();
+    await eventually(standby, 'SELECT count(*) AS n FROM t', (r) => r.rows[0]!['n'] === rows, 'the standby to catch up from the archive');
+  });
+
+  it('a standby that does not archive removes the archive marks with the segments', async () => {
+    const primary = await cluster.initPrimary('primary', { walSegmentSize: SEG });
+    await primary.query('CREATE TABLE t (x int)');
+    const standby = await cluster.addStandby('standby');
+    for (let i = 0; i < 4; i++) {
+      for (let j = 0; j < 10; j++) await primary.query('INSERT INTO t VALUES ($1)', [j]);
+      await switchSegment(primary);
+    }
+    await primary.query('CHECKPOINT');
+    await eventually(standby, 'SELECT count(*) AS n FROM t', (r) => r.rows[0]!['n'] === 44, 'the standby to replay it all');
+    await standby.query('CHECKPOINT');
+    const marksWithoutSegments = (): string[] => {
+      const wal = readdirSync(join(standby.dataDir, 'pg_wal'));
+      return readdirSync(join(standby.dataDir, 'pg_wal', 'archive_status')).filter((f) => !wal.includes(f.replace(/\.(done|ready)$/, '')));
+    };
+    await until(() => marksWithoutSegments().length === 0, 'no mark left without its segment');
+  });
 });

@@ -193,6 +193,7 @@ class Postmaster implements Actor {
       type: 'ShmemSettings', maxReplicationSlots: this.setting('max_replication_slots'), maxWalSizeMb: this.setting('max_wal_size'),
       walKeepSizeMb: this.setting('wal_keep_size'), maxSlotWalKeepSizeMb: this.setting('max_slot_wal_keep_size'), walSegmentSize: this.args.walSegmentSize,
       synchronousStandbyNames: this.setting('synchronous_standby_names'),
+      vacuumDeferCleanupAge: this.setting('vacuum_defer_cleanup_age'),
       maxStandbyStreamingDelayMs: this.setting('max_standby_streaming_delay'), maxStandbyArchiveDelayMs: this.setting('max_standby_archive_delay'),
     } satisfies ShmemSettings);
     if (this.walwriter !== null) {
@@ -234,8 +235,9 @@ class Postmaster implements Actor {
     };
   }
 
-  private receiverSettings(): { statusIntervalMs: number; receiverTimeoutMs: number; retryIntervalMs: number } {
+  private receiverSettings(): { statusIntervalMs: number; receiverTimeoutMs: number; retryIntervalMs: number; hotStandbyFeedback: boolean } {
     return {
+      hotStandbyFeedback: this.setting('hot_standby_feedback'),
       statusIntervalMs: this.setting<number>('wal_receiver_status_interval') * 1000,
       receiverTimeoutMs: this.setting('wal_receiver_timeout'), retryIntervalMs: this.setting('wal_retrieve_retry_interval'),
     };

@@ -109,7 +109,10 @@ export interface SlotAcquire extends Message { readonly type: 'SlotAcquire'; rea
 export type SlotAcquired =
   | (Message & { readonly type: 'SlotAcquired'; readonly ok: true })
   | (Message & { readonly type: 'SlotAcquired'; readonly ok: false; readonly error: PgErrorFields });
-export interface WalSenderReport extends Message, WalSenderStatus { readonly type: 'WalSenderReport' }
+/** `feedback`: the standby has sent hot_standby_feedback (its xmin, 0 meaning none), so its slot takes it. */
+export interface WalSenderReport extends Message, WalSenderStatus { readonly type: 'WalSenderReport'; readonly feedback?: boolean }
+/** A hot standby's oldest xmin now, for its walreceiver's hot_standby_feedback. */
+export interface FeedbackXmin extends Message { readonly type: 'FeedbackXmin'; readonly xmin: Xid }
 export interface WalSenderGone extends Message { readonly type: 'WalSenderGone'; readonly pid: number; readonly slot: string | null }
 export interface ReceiverReport extends Message { readonly type: 'ReceiverReport'; readonly status: ReceiverStatus | null }
 /** A base backup in progress keeps WAL from `lsn` on (null: released). */
@@ -123,6 +126,7 @@ export interface ShmemSettings extends Message {
   readonly maxSlotWalKeepSizeMb: number;
   readonly walSegmentSize: number;
   readonly synchronousStandbyNames: string;
+  readonly vacuumDeferCleanupAge?: number;
   /** max_standby_streaming_delay and max_standby_archive_delay, in ms (-1: wait forever). */
   readonly maxStandbyStreamingDelayMs?: number;
   readonly maxStandbyArchiveDelayMs?: number;
@@ -281,6 +285,8 @@ class Shmem implements Actor {
         const image = load.image;
         this.state = image === null ? new DatabaseState() : DatabaseState.fromImage(decodeImage(image).state);
         this.engine = new Engine(this.state);
+        this.engine.replicationXmin = () => this.replicationXmin();
+        this.engine.vacuumDeferCleanupAge = this.settings.vacuumDeferCleanupAge ?? 0;
         this.standby = load.standby === true;
         if (image !== null) this.replayedEnd = decodeImage(image).redoLsn;
         this.lastRestartRedo = this.replayedEnd;
@@ -304,7 +310,11 @@ class Shmem implements Actor {
         return this.onConflictDeadline(ctx);
       case 'ReplayListener':
         this.replayListener = (msg as ReplayListener).walreceiver;
-        if (this.replayListener !== null) ctx.send(this.replayListener, { type: 'Applied', lsn: this.replayedEnd } satisfies Applied);
+        if (this.replayListener !== null) {
+          ctx.send(this.replayListener, { type: 'Applied', lsn: this.replayedEnd } satisfies Applied);
+          this.feedbackSent = null;
+          this.sendFeedbackXmin(ctx);
+        }
         return;
       case 'CancelRequest': {
         // A cancel that comes while the commit is still being flushed applies once it starts waiting.
@@ -320,12 +330,15 @@ class Shmem implements Actor {
       case 'SlotAcquire':
         return this.acquireSlot(msg as SlotAcquire, ctx);
       case 'WalSenderReport': {
-        const { type: _, ...status } = msg as WalSenderReport;
+        const { type: _, feedback, ...status } = msg as WalSenderReport;
         this.senders.set(status.pid, status);
         const slot = status.slot === null ? undefined : this.slots.get(status.slot);
         if (slot !== undefined && !slot.invalidated && status.flush !== null && status.flush > slot.restartLsn) {
           this.slots.set(slot.name, { ...slot, restartLsn: status.flush });
         }
+        // The slot keeps the standby's xmin while it is away (PhysicalReplicationSlotNewXmin).
+        const now = status.slot === null ? undefined : this.slots.get(status.slot);
+        if (now !== undefined && feedback === true && now.xmin !== status.xmin) this.slots.set(now.name, { ...now, xmin: status.xmin });
         return this.releaseSyncWaiters(ctx);
       }
       case 'WalSenderGone': {
@@ -352,6 +365,7 @@ class Shmem implements Actor {
       }
       case 'ShmemSettings': {
         this.settings = msg as ShmemSettings;
+        this.engine.vacuumDeferCleanupAge = this.settings.vacuumDeferCleanupAge ?? 0;
         try {
           this.syncConfig = parseStandbyNames(this.settings.synchronousStandbyNames);
         } catch {
@@ -456,6 +470,29 @@ class Shmem implements Actor {
     }
     // A statement or a session that ended may have been what replay waited for.
     if (this.conflictWait !== null && this.inserting === null && this.queue.length === 0) this.recheckConflict(ctx);
+    if (this.standby) this.sendFeedbackXmin(ctx);
+  }
+
+  /** A hot standby tells its walreceiver when its oldest xmin moves (hot_standby_feedback sends it upstream). */
+  private sendFeedbackXmin(ctx: Context): void {
+    if (this.replayListener === null || !this.recovering) return;
+    const xmin = this.engine.localXmin();
+    if (xmin === this.feedbackSent) return;
+    this.feedbackSent = xmin;
+    ctx.send(this.replayListener, { type: 'FeedbackXmin', xmin } satisfies FeedbackXmin);
+  }
+
+  private feedbackSent: Xid | null = null;
+
+  /** The oldest xmin this server's standbys need: their walsenders' feedback, and their slots'. */
+  private replicationXmin(): Xid | null {
+    let oldest: Xid | null = null;
+    const consider = (xmin: number | null): void => {
+      if (xmin !== null && (oldest === null || xmin < oldest)) oldest = xmin;
+    };
+    for (const sender of this.senders.values()) consider(sender.xmin);
+    for (const slot of this.slots.values()) if (!slot.invalidated) consider(slot.xmin);
+    return oldest;
   }
 
   private execute(msg: Execute, ctx: Context): void {
@@ -614,6 +651,7 @@ class Shmem implements Actor {
       if (record.rmgr === Rmgr.Transaction && (record.body as { applyFeedback?: boolean }).applyFeedback === true) feedback = true;
     }
     if (this.replayListener !== null) ctx.send(this.replayListener, { type: 'Applied', lsn: this.replayedEnd, ...(feedback ? { force: true } : {}) } satisfies Applied);
+    this.sendFeedbackXmin(ctx);
     // Sessions waiting for a replayed lock may go on.
     if (locksReleased) this.wake(ctx);
     return finished;
@@ -924,7 +962,7 @@ class Shmem implements Actor {
       throw new PgError({ code: SqlState.ConfigurationLimitExceeded, message: 'all replication slots are in use', hint: 'Free one or increase max_replication_slots.' });
     }
     const restartLsn = reserve ? (this.recovering ? this.replayedEnd : this.insertEnd) : 0;
-    const slot: SlotStatus = { name, restartLsn, activePid: null, invalidated: false };
+    const slot: SlotStatus = { name, restartLsn, activePid: null, invalidated: false, xmin: null };
     this.slots.set(name, slot);
     this.slotIo.push({ kind: 'file.mkdir', path: `${this.dataDir()}/pg_replslot/${name}` });
     this.slotIo.push({ kind: 'file.writeAtomic', path: `${this.dataDir()}/${slotPath(name)}`, bytes: encodeSlot(slot) });
@@ -1034,8 +1072,8 @@ function withApplyFeedback(records: readonly WalRecordInput[], xid: Xid): WalRec
 }
 
 /** A slot's persistent part, to tell whether its file is up to date. */
-function persistedKey(slot: { readonly restartLsn: Lsn; readonly invalidated: boolean }): string {
-  return `${slot.restartLsn}/${slot.invalidated}`;
+function persistedKey(slot: { readonly restartLsn: Lsn; readonly invalidated: boolean; readonly xmin: number | null }): string {
+  return `${slot.restartLsn}/${slot.invalidated}/${slot.xmin}`;
 }
 
 export const SHMEM = defineBehaviour(import.meta.url, 'Shmem', (args: ShmemArgs) => new Shmem(args));

@@ -28,13 +28,13 @@ import type { FileBatchEntry } from '../runtime/fileio.js';
 import type { IoResult } from '../runtime/io.js';
 import {
   LOOPBACK,
-  type AuthOk, type AuthRequest, type EndOfStream, type PrimaryKeepalive, type ReplConnect, type ReplError, type Resolve, type Resolved,
+  type AuthOk, type AuthRequest, type EndOfStream, type HotStandbyFeedback, type PrimaryKeepalive, type ReplConnect, type ReplError, type Resolve, type Resolved,
   type ScramServerFirst, type ServerGone, type StandbyStatusUpdate, type Unwatch, type Watch, type StartReplication, type SystemIdentified, type XLogData,
 } from '../replication/protocol.js';
 import { AuthClient } from '../replication/auth-client.js';
 import { formatLsn, type Lsn } from '../wal/lsn.js';
 import { segmentFileName, segmentStart, segnoOf } from '../wal/segment.js';
-import type { Applied, ReceiverReport } from './shmem.js';
+import type { Applied, FeedbackXmin, ReceiverReport } from './shmem.js';
 import type { WalReceived } from './startup.js';
 import type { SegmentReady } from './walwriter.js';
 import type { ReceiverStatus } from '../monitoring/views.js';
@@ -58,6 +58,8 @@ export interface WalReceiverArgs {
   readonly statusIntervalMs: number;
   readonly receiverTimeoutMs: number;
   readonly retryIntervalMs: number;
+  /** hot_standby_feedback: this standby's oldest xmin goes upstream, so VACUUM there keeps what its queries see. */
+  readonly hotStandbyFeedback?: boolean;
   /** A lost connection ends the walreceiver rather than being retried (startup has other sources). */
   readonly exitOnLoss?: boolean;
   /**
@@ -75,6 +77,7 @@ export interface WalReceiverSettings extends Message {
   readonly statusIntervalMs: number;
   readonly receiverTimeoutMs: number;
   readonly retryIntervalMs: number;
+  readonly hotStandbyFeedback: boolean;
 }
 
 type Phase = 'resolving' | 'connecting' | 'streaming' | 'waiting';
@@ -123,6 +126,7 @@ class WalReceiver implements Actor {
     this.statusIntervalMs = args.statusIntervalMs;
     this.receiverTimeoutMs = args.receiverTimeoutMs;
     this.retryIntervalMs = args.retryIntervalMs;
+    this.hotStandbyFeedback = args.hotStandbyFeedback === true;
   }
 
   start(ctx: Context): void {
@@ -181,6 +185,8 @@ class WalReceiver implements Actor {
         ctx.log('info', `started streaming WAL from primary at ${formatLsn(this.receiveStart)} on timeline ${this.args.timeline}`);
         // Where this standby stands, at once (a synchronous standby counts from its first reply).
         this.sendStatus(true, ctx);
+        // And its xmin, or that it has none (an xmin the upstream kept from an earlier connection goes).
+        this.sendFeedback(true, ctx);
         return;
       case 'XLogData':
         return this.onData(msg as XLogData, ctx);
@@ -230,8 +236,14 @@ class WalReceiver implements Actor {
         this.statusIntervalMs = m.statusIntervalMs;
         this.receiverTimeoutMs = m.receiverTimeoutMs;
         this.retryIntervalMs = m.retryIntervalMs;
+        this.hotStandbyFeedback = m.hotStandbyFeedback;
+        this.sendFeedback(false, ctx);
         return;
       }
+      case 'FeedbackXmin':
+        this.standbyXmin = (msg as FeedbackXmin).xmin;
+        this.sendFeedback(false, ctx);
+        return;
     }
   }
 
@@ -421,6 +433,23 @@ class WalReceiver implements Actor {
   private readonly toMark: string[] = [];
   private marking: string | null = null;
 
+  /**
+   * hot_standby_feedback: the xmin of this standby's oldest snapshot (or of the transactions
+   * replay knows to be running), when it changes and every status interval; 0 once when off.
+   */
+  private sendFeedback(force: boolean, ctx: Context): void {
+    if (this.walsender === null || this.phase !== 'streaming') return;
+    const xmin = this.hotStandbyFeedback ? this.standbyXmin : 0;
+    if (!force && xmin === this.feedbackSent) return;
+    if (!force && xmin === 0 && this.feedbackSent === null) return;
+    this.feedbackSent = xmin;
+    ctx.send(this.walsender, { type: 'HotStandbyFeedback', xmin, replyTime: ctx.now() } satisfies HotStandbyFeedback);
+  }
+
+  private hotStandbyFeedback: boolean;
+  private standbyXmin = 0;
+  private feedbackSent: number | null = null;
+
   private sendStatus(replyRequested: boolean, ctx: Context): void {
     if (this.walsender === null) return;
     const key = `${this.written}/${this.flushed}/${this.applied}`;
@@ -450,6 +479,7 @@ class WalReceiver implements Actor {
     if (this.statusIntervalMs > 0 && ctx.now() - this.lastSent >= this.statusIntervalMs) {
       this.lastReported = '';
       this.sendStatus(false, ctx);
+      if (this.hotStandbyFeedback) this.sendFeedback(true, ctx);
     }
   }
 

@@ -28,7 +28,7 @@ import { LagTracker } from '../replication/lag.js';
 import {
   MAX_SEND_SIZE, SEND_WINDOW,
   type AuthOk, type AuthRequest, type BackupEnd, type BackupFile, type BackupStart, type CopyBoth, type EndOfStream, type PasswordMessage,
-  type PrimaryKeepalive, type ReplError, type ScramClientFinal, type ScramClientFirst, type ScramServerFirst, type StandbyStatusUpdate,
+  type HotStandbyFeedback, type PrimaryKeepalive, type ReplError, type ScramClientFinal, type ScramClientFirst, type ScramServerFirst, type StandbyStatusUpdate,
   type StartReplication, type SystemIdentified, type Unwatch, type Watch, type XLogData,
 } from '../replication/protocol.js';
 import { ScramServer, scramVerifier } from '../replication/scram.js';
@@ -188,9 +188,15 @@ class WalSender implements Actor {
         return this.onWalRead(msg as IoResult, ctx);
       case 'StandbyStatusUpdate':
         return this.onReply(msg as StandbyStatusUpdate, ctx);
-      case 'HotStandbyFeedback':
+      case 'HotStandbyFeedback': {
+        // The standby's oldest snapshot (0: none, or feedback turned off): VACUUM here keeps what it may see.
         this.lastHeard = ctx.now();
+        const xmin = (msg as HotStandbyFeedback).xmin;
+        this.xmin = xmin === 0 ? null : xmin;
+        this.feedback = true;
+        this.report(ctx);
         return;
+      }
       case 'SenderTick':
         return this.tick(ctx);
       case 'ServerGone':
@@ -411,11 +417,14 @@ class WalSender implements Actor {
       write: this.phase === 'streaming' ? this.write : null, flush: this.phase === 'streaming' ? this.flush : null,
       apply: this.phase === 'streaming' ? this.apply : null,
       writeLag: this.lag.writeLag, flushLag: this.lag.flushLag, replayLag: this.lag.replayLag, replyTime: this.replyTime,
-      slot: this.slot, backendStart: this.startedAt ??= ctx.now(),
+      slot: this.slot, backendStart: this.startedAt ??= ctx.now(), xmin: this.xmin, feedback: this.feedback,
     } satisfies WalSenderReport);
   }
 
   private startedAt: number | null = null;
+  /** hot_standby_feedback: the standby's xmin, and whether it has said anything about it yet. */
+  private xmin: number | null = null;
+  private feedback = false;
 
   /** Gone: pg_stat_replication forgets us, the slot is free again, the walwriter stops telling us. */
   private leave(ctx: Context): void {

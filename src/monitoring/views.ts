@@ -32,6 +32,8 @@ export interface WalSenderStatus {
   readonly replayLag: number | null;
   readonly replyTime: number | null;
   readonly slot: string | null;
+  /** The standby's xmin (hot_standby_feedback), null if it sends none. */
+  readonly xmin: number | null;
 }
 
 export interface ReceiverStatus {
@@ -58,6 +60,8 @@ export interface SlotStatus {
   readonly restartLsn: Lsn;
   readonly activePid: number | null;
   readonly invalidated: boolean;
+  /** hot_standby_feedback's xmin, kept while the standby is away. */
+  readonly xmin: number | null;
 }
 
 /** What wal_status and safe_wal_size depend on besides the slot itself. */
@@ -82,7 +86,7 @@ export function pgStatReplication(senders: Iterable<WalSenderStatus>, sync: Read
     { name: 'sync_state', type: 'text' }, { name: 'reply_time', type: 'timestamptz' },
   ] as const;
   const rows = [...senders].map((s) => [
-    s.pid, 10, s.usename, s.applicationName, s.clientAddr, null, -1, s.backendStart, null,
+    s.pid, 10, s.usename, s.applicationName, s.clientAddr, null, -1, s.backendStart, s.xmin,
     s.state, lsn(s.sent), lsn(s.write), lsn(s.flush), lsn(s.apply),
     formatInterval(s.writeLag), formatInterval(s.flushLag), formatInterval(s.replayLag),
     sync.get(s.pid)?.priority ?? 0, sync.get(s.pid)?.state ?? 'async', s.replyTime,
@@ -128,7 +132,7 @@ export function pgReplicationSlots(slots: Iterable<SlotStatus>, wal: WalKeepSett
       safeWalSize = availability.safeWalSize;
     }
     return [
-      s.name, null, 'physical', null, null, false, s.activePid !== null, s.activePid, null, null,
+      s.name, null, 'physical', null, null, false, s.activePid !== null, s.activePid, s.xmin, null,
       lsn(s.invalidated ? 0 : s.restartLsn), null, walStatus, safeWalSize, false,
     ];
   });

@@ -83,6 +83,8 @@ export interface PersistedSlot {
   /** 0: none reserved yet (or invalidated). */
   readonly restartLsn: Lsn;
   readonly invalidated: boolean;
+  /** The oldest xid its standby's queries may still need (hot_standby_feedback); null: none. */
+  readonly xmin: number | null;
 }
 
 export function slotPath(name: string): string {
@@ -93,7 +95,7 @@ const SLOT_MAGIC = 'walship-slot-1';
 
 /** The state file: a line of JSON and its CRC-32C, so a damaged file is refused, not believed. */
 export function encodeSlot(slot: PersistedSlot): Uint8Array {
-  const body = JSON.stringify({ magic: SLOT_MAGIC, name: slot.name, restartLsn: slot.restartLsn, invalidated: slot.invalidated });
+  const body = JSON.stringify({ magic: SLOT_MAGIC, name: slot.name, restartLsn: slot.restartLsn, invalidated: slot.invalidated, xmin: slot.xmin });
   const bytes = new TextEncoder().encode(body);
   return new TextEncoder().encode(`${body}\n${crc32c(bytes).toString(16)}\n`);
 }
@@ -106,7 +108,7 @@ export function decodeSlot(bytes: Uint8Array, path: string): PersistedSlot {
     hint: 'Remove the slot directory to drop the slot; a standby using it must then be re-created.',
   });
   if (body === undefined || crc === undefined || crc32c(new TextEncoder().encode(body)).toString(16) !== crc) throw damaged('has wrong checksum');
-  const parsed = JSON.parse(body) as { magic?: string; name?: string; restartLsn?: number; invalidated?: boolean };
+  const parsed = JSON.parse(body) as { magic?: string; name?: string; restartLsn?: number; invalidated?: boolean; xmin?: number | null };
   if (parsed.magic !== SLOT_MAGIC || typeof parsed.name !== 'string' || typeof parsed.restartLsn !== 'number') throw damaged('has wrong magic number');
-  return { name: parsed.name, restartLsn: parsed.restartLsn, invalidated: parsed.invalidated === true };
+  return { name: parsed.name, restartLsn: parsed.restartLsn, invalidated: parsed.invalidated === true, xmin: typeof parsed.xmin === 'number' ? parsed.xmin : null };
 }

@@ -23,7 +23,7 @@
  */
 import { assert } from '../assert.js';
 import { PgError, SqlState } from '../errors.js';
-import { DEFAULT_TABLESPACE, POSTGRES_DATABASE, type ColumnDef, type Oid, type SequenceDef, type TableDef } from '../storage/catalog.js';
+import { DEFAULT_TABLESPACE, POSTGRES_DATABASE, type ColumnDef, type Oid, type SequenceDef, type TableDef, type TypeName } from '../storage/catalog.js';
 import { FirstNormalXid, InvalidXid, type Xid } from '../storage/clog.js';
 import type { Ctid, Datum } from '../storage/heap.js';
 import * as rec from '../storage/records.js';
@@ -506,9 +506,30 @@ export class Engine {
     const name = relation['relname'] as string;
     if ((schema !== undefined && schema !== 'pg_catalog') || !name.startsWith('pg_')) return null;
     if (name === 'pg_roles') return [virtualTable(name, PG_ROLES_COLUMNS), () => pgRolesRows(this.state, snapshot, own)];
+    if (name === 'pg_stat_user_tables') return [virtualTable(name, PG_STAT_USER_TABLES_COLUMNS), () => this.userTableStats(snapshot, own)];
     const view = this.system.view(name);
     if (view === undefined) return null;
     return [virtualTable(name, view.columns), () => [...view.rows]];
+  }
+
+  /**
+   * pg_stat_user_tables, in part: live and dead row versions of each table of this database,
+   * counted exactly (PostgreSQL's are estimates). Dead: deleted or updated by a committed
+   * transaction, or inserted by an aborted one, and not yet removed by VACUUM.
+   */
+  private userTableStats(snapshot: Snapshot, own: OwnTransaction): Datum[][] {
+    const clog = this.state.clog;
+    return this.state.catalog.tables
+      .filter((t) => t.database === this.db && isVisible(t, snapshot, own, clog))
+      .map((t) => {
+        let live = 0;
+        let dead = 0;
+        for (const [, tuple] of this.state.heap(t.oid).scan()) {
+          if (clog.isAborted(tuple.xmin) || (tuple.xmax !== InvalidXid && clog.isCommitted(tuple.xmax))) dead++;
+          else if (isVisible(tuple, snapshot, own, clog)) live++;
+        }
+        return [t.oid, 'public', t.name, live, dead];
+      });
   }
 
   /** CREATE TABLE ... AS SELECT: a new table with the query's columns, filled with its rows. */
@@ -836,12 +857,28 @@ export class Engine {
     return this.locks.rows().map((r) => ({ relation: this.state.catalog.tableByOid(r.rel)?.name ?? String(r.rel), session: r.session, mode: r.mode }));
   }
 
-  /** The oldest xid any snapshot may still consider running: VACUUM's horizon. */
-  private oldestXmin(): Xid {
+  /**
+   * The oldest xmin the server's standbys need (their hot_standby_feedback, kept by their
+   * slots while they are away), as shmem knows it; null: none.
+   */
+  replicationXmin: () => Xid | null = () => null;
+  /** vacuum_defer_cleanup_age: VACUUM's horizon held back by this many transactions. */
+  vacuumDeferCleanupAge = 0;
+
+  /** The oldest xid any snapshot here may still consider running (what a standby feeds back upstream). */
+  localXmin(): Xid {
     let oldest = this.state.clog.nextXid;
     for (const xid of this.procarray.xids()) if (xid < oldest) oldest = xid;
     for (const txn of this.sessions.values()) if (txn.snapshot !== null && txn.snapshot.xmin < oldest) oldest = txn.snapshot.xmin;
     return oldest;
+  }
+
+  /** VACUUM's horizon: this server's snapshots, its standbys', and vacuum_defer_cleanup_age. */
+  private oldestXmin(): Xid {
+    let oldest = this.localXmin();
+    const standbys = this.replicationXmin();
+    if (standbys !== null && standbys >= FirstNormalXid && standbys < oldest) oldest = standbys;
+    return Math.max(FirstNormalXid, oldest - this.vacuumDeferCleanupAge);
   }
 
   /** The xid this transaction writes with now: the innermost savepoint's, else the top one's. */
@@ -917,6 +954,11 @@ export class Engine {
     }
   }
 }
+
+const PG_STAT_USER_TABLES_COLUMNS: readonly { readonly name: string; readonly type: TypeName }[] = [
+  { name: 'relid', type: 'int4' }, { name: 'schemaname', type: 'text' }, { name: 'relname', type: 'text' },
+  { name: 'n_live_tup', type: 'int8' }, { name: 'n_dead_tup', type: 'int8' },
+];
 
 /** Replayed ACCESS EXCLUSIVE locks are held in the lock table under this name and the xid. */
 const RECOVERY_LOCK_PREFIX = 'startup:';

@@ -180,4 +180,66 @@ describe('hot standby query conflicts', function () {
     expect((await inPostgres.query('SELECT count(*) AS n FROM t')).rows[0]!['n']).to.equal(100);
     await until(() => log(standby).includes('DETAIL:  User was connected to a database that must be dropped.'), 'the FATAL in the log');
   });
+
+  describe('hot_standby_feedback', () => {
+    async function deadRows(primary: Server): Promise<number> {
+      return (await primary.query("SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 't'")).rows[0]!['n_dead_tup'] as number;
+    }
+
+    it('keeps on the primary the rows a standby snapshot sees: no conflict, and they go once it ends', async () => {
+      const primary = await cluster().initPrimary('primary', { walSegmentSize: SEG, settings: { wal_writer_delay: '10ms' } });
+      await primary.query('CREATE TABLE t (x int)');
+      await primary.query('INSERT INTO t SELECT g FROM generate_series(1, 100) AS g');
+      const standby = await cluster().addStandby('standby', { settings: { max_standby_streaming_delay: '100ms', hot_standby_feedback: 'on' } });
+      await caughtUp(primary, standby);
+      const session = await reader(standby, 'REPEATABLE READ');
+      const xmin = await eventually(primary, 'SELECT backend_xmin FROM pg_stat_replication', (r) => r.rows[0]?.['backend_xmin'] != null, 'the standby\'s xmin');
+      await primary.query('DELETE FROM t WHERE x <= 50');
+      await primary.query('VACUUM t');
+      expect(await deadRows(primary), 'VACUUM kept what the standby may see').to.equal(50);
+      await caughtUp(primary, standby);
+      expect((await session.query('SELECT count(*) AS n FROM t')).rows[0]!['n']).to.equal(100);
+      expect(await conflicts(standby)).to.deep.equal({ confl_tablespace: 0, confl_lock: 0, confl_snapshot: 0, confl_bufferpin: 0, confl_deadlock: 0 });
+      await session.query('COMMIT');
+      await eventually(primary, 'SELECT backend_xmin FROM pg_stat_replication', (r) => (r.rows[0]!['backend_xmin'] as number) > (xmin.rows[0]!['backend_xmin'] as number), 'the xmin to advance');
+      await primary.query('VACUUM t');
+      expect(await deadRows(primary)).to.equal(0);
+      await caughtUp(primary, standby);
+      expect((await standby.query('SELECT count(*) AS n FROM t')).rows[0]!['n']).to.equal(50);
+    });
+
+    it('with a slot the xmin is kept while the standby is away; without one it goes with the connection', async () => {
+      const primary = await cluster().initPrimary('primary', { walSegmentSize: SEG, settings: { wal_writer_delay: '10ms' } });
+      await primary.query('CREATE TABLE t (x int)');
+      await primary.query('INSERT INTO t SELECT g FROM generate_series(1, 100) AS g');
+      await primary.query("SELECT pg_create_physical_replication_slot('keeper')");
+      const slotted = await cluster().addStandby('slotted', { slot: 'keeper', settings: { hot_standby_feedback: 'on' } });
+      const plain = await cluster().addStandby('plain', { settings: { hot_standby_feedback: 'on' } });
+      await caughtUp(primary, slotted);
+      await caughtUp(primary, plain);
+      await eventually(primary, "SELECT xmin FROM pg_replication_slots WHERE slot_name = 'keeper'", (r) => r.rows[0]!['xmin'] != null, 'the slot to take the xmin');
+      await slotted.stop();
+      await plain.stop();
+      await eventually(primary, 'SELECT count(*) AS n FROM pg_stat_replication', (r) => r.rows[0]!['n'] === 0, 'both standbys to be gone');
+      expect((await primary.query("SELECT xmin FROM pg_replication_slots WHERE slot_name = 'keeper'")).rows[0]!['xmin']).to.not.equal(null);
+      await primary.query('DELETE FROM t WHERE x <= 50');
+      await primary.query('VACUUM t');
+      expect(await deadRows(primary), 'the slot holds them').to.equal(50);
+      await primary.query("SELECT pg_drop_replication_slot('keeper')");
+      await primary.query('VACUUM t');
+      expect(await deadRows(primary), 'nothing holds them now').to.equal(0);
+    });
+
+    it('vacuum_defer_cleanup_age holds VACUUM back by that many transactions', async () => {
+      const primary = await cluster().initPrimary('primary', { walSegmentSize: SEG, settings: { vacuum_defer_cleanup_age: '5' } });
+      await primary.query('CREATE TABLE t (x int)');
+      await primary.query('INSERT INTO t SELECT g FROM generate_series(1, 10) AS g');
+      await primary.query('DELETE FROM t WHERE x <= 5');
+      await primary.query('VACUUM t');
+      expect(await deadRows(primary)).to.equal(5);
+      for (let i = 0; i < 6; i++) await primary.query('INSERT INTO t VALUES (0)');
+      await primary.query('VACUUM t');
+      expect(await deadRows(primary)).to.equal(0);
+    });
+  });
 });

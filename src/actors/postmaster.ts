@@ -193,7 +193,7 @@ class Postmaster implements Actor {
       type: 'ShmemSettings', maxReplicationSlots: this.setting('max_replication_slots'), maxWalSizeMb: this.setting('max_wal_size'),
       walKeepSizeMb: this.setting('wal_keep_size'), maxSlotWalKeepSizeMb: this.setting('max_slot_wal_keep_size'), walSegmentSize: this.args.walSegmentSize,
       synchronousStandbyNames: this.setting('synchronous_standby_names'),
-      vacuumDeferCleanupAge: this.setting('vacuum_defer_cleanup_age'),
+      vacuumDeferCleanupAge: this.setting('vacuum_defer_cleanup_age'), deadlockTimeoutMs: this.setting('deadlock_timeout'),
       maxStandbyStreamingDelayMs: this.setting('max_standby_streaming_delay'), maxStandbyArchiveDelayMs: this.setting('max_standby_archive_delay'),
     } satisfies ShmemSettings);
     if (this.walwriter !== null) {

@@ -127,6 +127,8 @@ export interface ShmemSettings extends Message {
   readonly walSegmentSize: number;
   readonly synchronousStandbyNames: string;
   readonly vacuumDeferCleanupAge?: number;
+  /** deadlock_timeout: how long replay waits before it looks for sessions waiting on replay in turn. */
+  readonly deadlockTimeoutMs?: number;
   /** max_standby_streaming_delay and max_standby_archive_delay, in ms (-1: wait forever). */
   readonly maxStandbyStreamingDelayMs?: number;
   readonly maxStandbyArchiveDelayMs?: number;
@@ -266,7 +268,7 @@ class Shmem implements Actor {
   private readonly cancelPending = new Set<string>();
   private readonly pausedReplay: Replay[] = [];
   /** Replay held by a hot standby conflict: the batch, where in it, and until when (null: forever). */
-  private conflictWait: { replay: Replay; index: number; conflict: Conflict; timer: TimerId | null } | null = null;
+  private conflictWait: { replay: Replay; index: number; conflict: Conflict; timer: TimerId | null; deadlockTimer: TimerId | null } | null = null;
   /** Hot standby conflicts resolved, by database and kind (pg_stat_database_conflicts). */
   private readonly conflictCounts = new Map<Oid, Record<ConflictKind, number>>();
   /** The backend of each session that has run a statement: where a conflict's FATAL goes. */
@@ -308,6 +310,8 @@ class Shmem implements Actor {
       }
       case 'ConflictDeadline':
         return this.onConflictDeadline(ctx);
+      case 'ConflictDeadlockCheck':
+        return this.onConflictDeadlockCheck(ctx);
       case 'ReplayListener':
         this.replayListener = (msg as ReplayListener).walreceiver;
         if (this.replayListener !== null) {
@@ -672,7 +676,10 @@ class Shmem implements Actor {
       return true;
     }
     const timer = deadline === null ? null : ctx.after(deadline - ctx.now(), { type: 'ConflictDeadline' });
-    this.conflictWait = { replay, index, conflict, timer };
+    // A session that waits for a lock replay holds while replay waits for it is a deadlock: looked for after deadlock_timeout.
+    const deadlockAt = ctx.now() + (this.settings.deadlockTimeoutMs ?? 1_000);
+    const deadlockTimer = deadline === null || deadlockAt < deadline ? ctx.after(deadlockAt - ctx.now(), { type: 'ConflictDeadlockCheck' }) : null;
+    this.conflictWait = { replay, index, conflict, timer, deadlockTimer };
     return false;
   }
 
@@ -689,7 +696,31 @@ class Shmem implements Actor {
       return;
     }
     if (wait.timer !== null) ctx.cancel(wait.timer);
+    if (wait.deadlockTimer !== null) ctx.cancel(wait.deadlockTimer);
     this.continueReplay(ctx);
+  }
+
+  /**
+   * deadlock_timeout into a wait: the sessions in the way that are themselves waiting for a
+   * lock replay holds can never finish; they are cancelled now (confl_deadlock), as
+   * PostgreSQL's startup process has them check for a deadlock.
+   */
+  private onConflictDeadlockCheck(ctx: Context): void {
+    const wait = this.conflictWait;
+    if (wait === null) return;
+    this.conflictWait = { ...wait, deadlockTimer: null };
+    const conflict = this.findConflict(wait.replay.records[wait.index]!);
+    if (conflict === null) return this.recheckConflict(ctx);
+    const stuck = conflict.sessions.filter((session) => this.waitsForReplay(session));
+    if (stuck.length === 0) return;
+    this.endConflictingSessions({ kind: 'deadlock', sessions: stuck, database: conflict.database }, ctx);
+    if (this.conflictWait !== null) this.recheckConflict(ctx);
+  }
+
+  /** Is the session's statement parked behind a lock that replay holds? */
+  private waitsForReplay(session: string): boolean {
+    for (const [key, list] of this.parked) if (key.startsWith('s:startup:') && list.some((m) => m.session === session)) return true;
+    return false;
   }
 
   /** max_standby_*_delay is up: the sessions still in the way go, and replay goes on. */
@@ -699,7 +730,10 @@ class Shmem implements Actor {
     const conflict = this.findConflict(wait.replay.records[wait.index]!);
     if (conflict !== null) this.endConflictingSessions(conflict, ctx);
     // Ending them may have let replay go on already (see drain).
-    if (this.conflictWait === wait) this.continueReplay(ctx);
+    if (this.conflictWait !== null && this.conflictWait.replay === wait.replay && this.conflictWait.index === wait.index) {
+      if (this.conflictWait.deadlockTimer !== null) ctx.cancel(this.conflictWait.deadlockTimer);
+      this.continueReplay(ctx);
+    }
   }
 
   private continueReplay(ctx: Context): void {

@@ -54,6 +54,7 @@ export const SETTINGS: readonly SettingDefinition[] = [
   { name: 'max_replication_slots', type: 'integer', default: 10, min: 0, max: 262_143, context: 'postmaster', description: 'Sets the maximum number of simultaneously defined replication slots.' },
   { name: 'hot_standby', type: 'bool', default: true, context: 'postmaster', description: 'Allows connections and queries during recovery.' },
   { name: 'hot_standby_feedback', type: 'bool', default: false, context: 'sighup', description: 'Allows feedback from a hot standby to the primary that will avoid query conflicts.' },
+  { name: 'deadlock_timeout', type: 'integer', default: 1_000, min: 1, max: INT_MAX, unit: MS, context: 'sighup', description: 'Sets the time to wait on a lock before checking for deadlock.' },
   { name: 'vacuum_defer_cleanup_age', type: 'integer', default: 0, min: 0, max: 1_000_000, context: 'sighup', description: 'Number of transactions by which VACUUM and HOT cleanup should be deferred, if any.' },
   { name: 'max_standby_streaming_delay', type: 'integer', default: 30_000, min: -1, max: INT_MAX, unit: MS, context: 'sighup', description: 'Sets the maximum delay before canceling queries when a hot standby server is processing streamed WAL data.' },
   { name: 'max_standby_archive_delay', type: 'integer', default: 30_000, min: -1, max: INT_MAX, unit: MS, context: 'sighup', description: 'Sets the maximum delay before canceling queries when a hot standby server is processing archived WAL data.' },

@@ -120,6 +120,31 @@ describe('hot standby query conflicts', function () {
     expect((await conflicts(standby))['confl_lock']).to.equal(1);
   });
 
+  it('deadlock: replay waiting forever for a session that waits for a lock replay holds cancels it after deadlock_timeout', async () => {
+    const primary = await cluster().initPrimary('primary', { walSegmentSize: SEG, settings: { wal_writer_delay: '10ms' } });
+    await primary.query('CREATE TABLE t (x int)');
+    await primary.query('CREATE TABLE u (x int)');
+    await primary.query('INSERT INTO t SELECT g FROM generate_series(1, 100) AS g');
+    const standby = await cluster().addStandby('standby', { settings: { max_standby_streaming_delay: '-1', deadlock_timeout: '100ms' } });
+    await caughtUp(primary, standby);
+    const session = await reader(standby);
+    const locker = await primary.connect();
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE u IN ACCESS EXCLUSIVE MODE');
+    await primary.query('CREATE TABLE flush_marker (x int)');
+    await caughtUp(primary, standby);
+    const waiting = failure(session.query('SELECT count(*) FROM u'));
+    await primary.query('DROP TABLE t');
+    const cancelled = await waiting;
+    expect(cancelled.toFields()).to.include({
+      severity: 'ERROR', code: '40001', message: 'canceling statement due to conflict with recovery', detail: 'User transaction caused buffer deadlock with recovery.',
+    });
+    await session.query('ROLLBACK');
+    await caughtUp(primary, standby);
+    expect(await conflicts(standby)).to.deep.equal({ confl_tablespace: 0, confl_lock: 0, confl_snapshot: 0, confl_bufferpin: 0, confl_deadlock: 1 });
+    await locker.query('COMMIT');
+  });
+
   it('snapshot: VACUUM removing rows an old snapshot sees ends that transaction after the delay; before that, it sees the primary as of its snapshot', async () => {
     const { primary, standby } = await pair('300ms');
     const session = await reader(standby, 'REPEATABLE READ');

@@ -320,9 +320,18 @@ class Shmem implements Actor {
           this.sendFeedbackXmin(ctx);
         }
         return;
+      case 'SleepOver': {
+        const m = msg as Message & { session: string; tag: number };
+        this.onSleepOver(m.session, m.tag);
+        return;
+      }
       case 'CancelRequest': {
         // A cancel that comes while the commit is still being flushed applies once it starts waiting.
         const session = (msg as CancelRequest).session;
+        if (this.cancelSleep(session, ctx)) {
+          this.drain(ctx);
+          return;
+        }
         if (!this.cancelSyncWait(session, false, ctx)) this.cancelPending.add(session);
         return;
       }
@@ -437,6 +446,7 @@ class Shmem implements Actor {
           if (item.kind === 'execute' && item.msg.session === session) this.queue.splice(i, 1);
         }
         this.backends.delete(session);
+        this.wakeSleeper(session, ctx);
         this.queue.push({ kind: 'endSession', session });
         return this.drain(ctx);
       }
@@ -527,11 +537,14 @@ class Shmem implements Actor {
       if (outcome.records.length > 0) this.insert(outcome.records, ctx, () => {});
       return;
     }
-    const reply = (): void => {
+    const deliver = (): void => {
       this.cancelPending.delete(msg.session);
       if (outcome.kind === 'error') ctx.send(msg.replyTo, { type: 'Executed', tag: msg.tag, ok: false, error: outcome.error.toFields() } satisfies Executed);
       else ctx.send(msg.replyTo, { type: 'Executed', tag: msg.tag, ok: true, result: outcome.result } satisfies Executed);
     };
+    const sleepMs = outcome.kind === 'done' ? outcome.sleepMs ?? 0 : 0;
+    // pg_sleep(): the statement runs on (its transaction's snapshot and locks held) until the time is up.
+    const reply = sleepMs > 0 ? (): void => this.sleep(msg, sleepMs, deliver, ctx) : deliver;
     const commit = outcome.kind === 'done' ? outcome.commit : null;
     if (outcome.records.length === 0) {
       reply();
@@ -758,7 +771,7 @@ class Shmem implements Actor {
   private endConflictingSessions(conflict: Conflict, ctx: Context): void {
     const databaseOf = new Map(this.engine.standbySessions().map((s) => [s.session, s.database]));
     for (const session of conflict.sessions) {
-      const running = this.unpark(session);
+      const running = this.unpark(session) ?? this.wakeSleeper(session, ctx);
       const terminate = running === null || conflict.kind === 'database';
       const error = conflictError(conflict.kind, terminate);
       this.engine.resolveRecoveryConflict(session, terminate);
@@ -785,6 +798,42 @@ class Shmem implements Actor {
         const c = this.conflictCounts.get(d.oid);
         return { oid: d.oid, name: d.name, tablespace: c?.tablespace ?? 0, lock: c?.lock ?? 0, snapshot: c?.snapshot ?? 0, bufferpin: c?.bufferpin ?? 0, deadlock: c?.deadlock ?? 0 };
       });
+  }
+
+  /** Statements in pg_sleep(), by session: running, until their timer answers them. */
+  private readonly sleeping = new Map<string, { msg: Execute; deliver: () => void; timer: TimerId }>();
+
+  private sleep(msg: Execute, ms: number, deliver: () => void, ctx: Context): void {
+    const timer = ctx.after(ms, { type: 'SleepOver', session: msg.session, tag: msg.tag });
+    this.sleeping.set(msg.session, { msg, deliver, timer });
+    // The user's cancel came before the statement started sleeping.
+    if (this.cancelPending.delete(msg.session)) this.cancelSleep(msg.session, ctx);
+  }
+
+  /** The user's cancel (PQcancel) of a statement in pg_sleep(): 57014, its transaction aborted like any ERROR's. */
+  private cancelSleep(session: string, ctx: Context): boolean {
+    const sleeper = this.wakeSleeper(session, ctx);
+    if (sleeper === null) return false;
+    this.engine.resolveRecoveryConflict(session, false);
+    const error = new PgError({ code: SqlState.QueryCanceled, message: 'canceling statement due to user request' });
+    ctx.send(sleeper.replyTo, { type: 'Executed', tag: sleeper.tag, ok: false, error: error.toFields() } satisfies Executed);
+    return true;
+  }
+
+  private onSleepOver(session: string, tag: number): void {
+    const sleeper = this.sleeping.get(session);
+    if (sleeper === undefined || sleeper.msg.tag !== tag) return;
+    this.sleeping.delete(session);
+    sleeper.deliver();
+  }
+
+  /** The session's statement in pg_sleep(), stopped (null: none). */
+  private wakeSleeper(session: string, ctx: Context): Execute | null {
+    const sleeper = this.sleeping.get(session);
+    if (sleeper === undefined) return null;
+    this.sleeping.delete(session);
+    ctx.cancel(sleeper.timer);
+    return sleeper.msg;
   }
 
   /** The session's statement parked behind a lock, taken out of the waiting lists (null: none). */

@@ -68,7 +68,8 @@ export interface ExecuteOptions {
 export type { SystemHooks } from './system.js';
 
 export type Outcome =
-  | { readonly kind: 'done'; readonly result: QueryResult; readonly records: readonly WalRecordInput[]; readonly commit: Xid | null }
+  /** `sleepMs`: pg_sleep() asked the reply to wait that long, the statement still running (its transaction's locks and snapshot held). */
+  | { readonly kind: 'done'; readonly result: QueryResult; readonly records: readonly WalRecordInput[]; readonly commit: Xid | null; readonly sleepMs?: number }
   | { readonly kind: 'error'; readonly error: PgError; readonly records: readonly WalRecordInput[] }
   /** Blocked by `blocker`: nothing transactional was done; `records` (sequence logs) must still be written. */
   | { readonly kind: 'wait'; readonly blocker: WaitKey; readonly records: readonly WalRecordInput[] };
@@ -185,8 +186,12 @@ export class Engine {
     return txn === undefined ? 'idle' : txn.failed ? 'failed' : 'in transaction';
   }
 
+  /** pg_sleep() time asked for by the statement being executed. */
+  private sleepMs = 0;
+
   execute(session: string, stmt: ParsedStatement, options: ExecuteOptions): Outcome {
     this.records = [];
+    this.sleepMs = 0;
     this.waitsFor.delete(session);
     this.inRecovery = options.inRecovery;
     const existing = this.sessions.get(session);
@@ -198,11 +203,12 @@ export class Engine {
       if (stmt.kind === 'TransactionStmt') return this.transactionStatement(session, txn, stmt.node, options);
       const result = this.statement(session, txn, stmt, options);
       txn.commandId++;
+      const sleep = this.sleepMs > 0 ? { sleepMs: this.sleepMs } : {};
       if (txn.explicit) {
         this.sessions.set(session, txn);
-        return { kind: 'done', result, records: this.records, commit: null };
+        return { kind: 'done', result, records: this.records, commit: null, ...sleep };
       }
-      return { kind: 'done', result, records: this.records, commit: this.commit(session, txn) };
+      return { kind: 'done', result, records: this.records, commit: this.commit(session, txn), ...sleep };
     } catch (err) {
       if (err instanceof RowConflict || err instanceof LockConflict) {
         const holder = err instanceof RowConflict ? this.xidOwner.get(err.blocker) : err.holder;
@@ -363,6 +369,9 @@ export class Engine {
         return this.assignXid(txn);
       },
       inRecovery: () => options.inRecovery,
+      sleep: (seconds) => {
+        if (Number.isFinite(seconds) && seconds > 0) this.sleepMs += seconds * 1000;
+      },
       server: (name, args) => this.system.call(name, args),
     };
     const lookup = (relation: Node, mode: number = LockMode.AccessShare): TableDef => {

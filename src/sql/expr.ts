@@ -28,6 +28,8 @@ export interface ScalarFunctions {
   currentWalLsn(): string;
   txidCurrent(): number;
   inRecovery(): boolean;
+  /** pg_sleep(seconds): the statement's reply waits that much longer (the statement stays running meanwhile). */
+  sleep(seconds: number): void;
   /** A function the server implements (SystemHooks.call, once per statement for the same arguments); undefined if it has none by that name. */
   server(name: string, args: readonly Datum[]): SystemCallResult | undefined;
 }
@@ -259,6 +261,16 @@ function builtinFunction(name: string, args: readonly Compiled[], ctx: ExprConte
     case 'txid_current': case 'pg_current_xact_id':
       fixed(0);
       return { eval: () => ctx.functions.txidCurrent(), type: 'int8', name };
+    case 'pg_sleep':
+      fixed(1);
+      return {
+        eval: (row) => {
+          const seconds = args[0]!.eval(row);
+          if (seconds !== null) ctx.functions.sleep(Number(seconds));
+          return '';
+        },
+        type: 'text', name,
+      };
     case 'pg_is_in_recovery':
       fixed(0);
       return { eval: () => ctx.functions.inRecovery(), type: 'bool', name };

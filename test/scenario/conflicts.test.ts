@@ -160,6 +160,51 @@ describe('hot standby query conflicts', function () {
     expect((await standby.query('SELECT count(*) AS n FROM t')).rows[0]!['n']).to.equal(50);
   });
 
+  it('snapshot: a running query is cancelled with an ERROR (the session idle in its transaction would be ended); the session goes on', async () => {
+    const { primary, standby } = await pair('100ms');
+    const session = await reader(standby, 'REPEATABLE READ');
+    const running = failure(session.query('SELECT pg_sleep(60)'));
+    await primary.query('DELETE FROM t WHERE x <= 50');
+    await primary.query('VACUUM t');
+    const cancelled = await running;
+    expect(cancelled.toFields()).to.include({
+      severity: 'ERROR', code: '40001', message: 'canceling statement due to conflict with recovery',
+      detail: 'User query might have needed to see row versions that must be removed.',
+    });
+    expect((await failure(session.query('SELECT 1'))).code).to.equal('25P02');
+    await session.query('ROLLBACK');
+    await caughtUp(primary, standby);
+    expect((await session.query('SELECT count(*) AS n FROM t')).rows[0]!['n']).to.equal(50);
+    expect((await conflicts(standby))['confl_snapshot']).to.equal(1);
+  });
+
+  it('waits from when the WAL arrived, not from when the conflict began: WAL older than the delay ends the session at once', async () => {
+    const { primary, standby } = await pair('1s');
+    const session = await reader(standby);
+    await standby.query('SELECT pg_wal_replay_pause()');
+    await eventually(standby, 'SELECT pg_is_wal_replay_paused() AS p', (r) => r.rows[0]!['p'] === true, 'replay to pause');
+    await primary.query('DROP TABLE t');
+    await received(primary, standby);
+    const arrived = performance.now();
+    // More than max_standby_streaming_delay passes while replay is paused and the drop waits.
+    await until(() => performance.now() - arrived > 1_200, 'the delay to pass since the WAL arrived');
+    expect((await session.query('SELECT count(*) AS n FROM t')).rows[0]!['n']).to.equal(100);
+    // Resumed, replay finds the delay spent already: the session is ended in the same step.
+    await standby.query('SELECT pg_wal_replay_resume()');
+    expect((await failure(session.query('SELECT 1'))).toFields()).to.include({ severity: 'FATAL', detail: 'User was holding a relation lock for too long.' });
+  });
+
+  it('pg_sleep() is a running statement a user can cancel', async () => {
+    const { standby } = await pair('100ms');
+    const session = await standby.connect();
+    await session.query('BEGIN');
+    const sleeping = failure(session.query('SELECT pg_sleep(60)'));
+    session.cancel();
+    expect((await sleeping).toFields()).to.include({ severity: 'ERROR', code: '57014', message: 'canceling statement due to user request' });
+    await session.query('ROLLBACK');
+    expect((await session.query('SELECT pg_sleep(0.01) AS s')).rows).to.deep.equal([{ s: '' }]);
+  });
+
   it('bufferpin: a cursor open on a table VACUUM cleans ends its session after the delay', async () => {
     const { primary, standby } = await pair('100ms');
     const session = await standby.connect();

@@ -50,7 +50,16 @@ const RETRIES = 3;
 const RETRY_DELAY_MS = 1_000;
 const PAUSE_MS = 60_000;
 
-const READY = /^([0-9A-F]{24})\.ready$/;
+/** Segments, a promotion's `.partial` last segment of the old timeline, and timeline history files. */
+const READY = /^([0-9A-F]{24}(?:\.partial)?|[0-9A-F]{8}\.history)\.ready$/;
+
+/** History files first (a standby restoring needs them before the segments), then WAL order. */
+function archiveOrder(a: string, b: string): number {
+  const ha = a.endsWith('.history');
+  const hb = b.endsWith('.history');
+  if (ha !== hb) return ha ? -1 : 1;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
 
 class Archiver implements Actor {
   private settings: Omit<ArchiverSettings, 'type'>;
@@ -120,7 +129,7 @@ class Archiver implements Actor {
 
   private next(ctx: Context): void {
     if (this.busy !== null || this.timer !== null) return;
-    const name = [...this.ready].sort()[0];
+    const name = [...this.ready].sort(archiveOrder)[0];
     if (name === undefined) return;
     const { archiveCommand, archiveLibrary } = this.settings;
     if (archiveLibrary === 'basic_archive') {

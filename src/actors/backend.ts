@@ -64,6 +64,18 @@ export interface AlterSystem extends Message {
   readonly tag: number;
 }
 
+/** pg_promote(): the postmaster ends recovery (answered with ServerCommandDone: true, or false if not in time). */
+export interface PromoteRequest extends Message {
+  readonly type: 'Promote';
+  readonly wait: boolean;
+  readonly waitSeconds: number;
+  readonly replyTo: ActorRef;
+  readonly tag: number;
+}
+
+/** The server left recovery: this session may write from its next transaction on. */
+export interface Promoted extends Message { readonly type: 'Promoted' }
+
 /** pg_reload_conf(): the postmaster re-reads the configuration files. */
 export interface ReloadConf extends Message {
   readonly type: 'ReloadConf';
@@ -108,7 +120,11 @@ class Backend implements Actor {
   private running: Running | null = null;
   private tag = 0;
 
+  /** The server is in recovery (a hot standby) until it is promoted. */
+  private inRecovery: boolean;
+
   constructor(private readonly args: BackendArgs) {
+    this.inRecovery = args.inRecovery === true;
     this.server = new ServerConfig(args.serverOptions);
     this.server.load(args.confFiles);
     this.settings = new SessionConfig(this.server);
@@ -140,6 +156,9 @@ class Backend implements Actor {
         return;
       case 'RecoveryConflict':
         return this.onRecoveryConflict(msg as RecoveryConflict, ctx);
+      case 'Promoted':
+        this.inRecovery = false;
+        return;
       case 'ConfigReloaded':
         // A reload changes what this session sees for settings it did not SET itself.
         this.server.load((msg as ConfigReloaded).confFiles);
@@ -285,6 +304,23 @@ class Backend implements Actor {
           ctx.send(ctx.parent, { type: 'ReloadConf', replyTo: ctx.self, tag: this.tag } satisfies ReloadConf);
           return 'sent';
         }
+        if (isLoneCall(node, 'pg_promote')) {
+          // pg_promote(wait => true, wait_seconds => 60): the postmaster promotes; the reply says whether it did in time.
+          const call = unwrap(unwrap(((node['targetList'] as Node[])[0]!))[1]['val'] as Node)[1];
+          const args = ((call['args'] as Node[] | undefined) ?? []).map((a) => {
+            const [kind, body] = unwrap(a);
+            if (kind !== 'A_Const') throw new PgError({ code: SqlState.FeatureNotSupported, message: 'pg_promote() takes constant arguments in walship' });
+            return constValue(body);
+          });
+          const wait = args[0] === undefined ? true : args[0] === true || args[0] === 't' || args[0] === 'true';
+          const waitSeconds = args[1] === undefined ? 60 : Number(args[1]);
+          if (!Number.isInteger(waitSeconds) || waitSeconds <= 0) {
+            throw new PgError({ code: SqlState.InvalidParameterValue, message: '"wait_seconds" must not be negative or zero' });
+          }
+          this.tag++;
+          ctx.send(ctx.parent, { type: 'Promote', wait, waitSeconds, replyTo: ctx.self, tag: this.tag } satisfies PromoteRequest);
+          return 'sent';
+        }
         if (isLoneCall(node, 'pg_switch_wal')) {
           this.tag++;
           ctx.send(this.args.shmem, { type: 'SwitchWal', replyTo: ctx.self, tag: this.tag } satisfies SwitchWal);
@@ -297,7 +333,7 @@ class Backend implements Actor {
   }
 
   private show(name: string): string {
-    const recovery = this.args.inRecovery === true;
+    const recovery = this.inRecovery;
     switch (name) {
       case 'transaction_isolation':
         return this.settings.show('default_transaction_isolation');
@@ -316,7 +352,7 @@ class Backend implements Actor {
     switch (node['kind']) {
       case 'VAR_SET_VALUE': {
         const args = ((node['args'] as Node[] | undefined) ?? []).map((a) => String(constValue(unwrap(a)[1])));
-        if (name === 'transaction_read_only' && checkValue(requireSetting(name), args.join(', ')) === false && this.args.inRecovery === true) {
+        if (name === 'transaction_read_only' && checkValue(requireSetting(name), args.join(', ')) === false && this.inRecovery) {
           throw new PgError({ code: SqlState.FeatureNotSupported, message: 'cannot set transaction read-write mode during recovery' });
         }
         const target = name === 'transaction_isolation' ? 'default_transaction_isolation' : name!;

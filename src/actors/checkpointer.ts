@@ -56,6 +56,13 @@ export interface CheckpointerSettings extends Message {
   readonly archiveCleanupCommand: string;
 }
 
+/** After a promotion. */
+export interface CheckpointerPromoted extends Message {
+  readonly type: 'CheckpointerPromoted';
+  readonly archiving: boolean;
+  readonly archiveTimeoutMs: number;
+}
+
 export interface CheckpointDone extends Message {
   readonly type: 'CheckpointDone';
   readonly tag: number;
@@ -85,7 +92,13 @@ class Checkpointer implements Actor {
   private maxSlotWalKeepSizeMb: number;
   private archiveCleanupCommand: string;
 
+  /** Restartpoints (a standby) until promotion; then checkpoints. */
+  private standby: boolean;
+  private archiving: boolean;
+
   constructor(private readonly args: CheckpointerArgs) {
+    this.standby = args.standby === true;
+    this.archiving = args.archiving === true;
     this.archiveCleanupCommand = args.archiveCleanupCommand ?? '';
     this.timeoutMs = args.checkpointTimeoutMs;
     this.walKeepSizeMb = args.walKeepSizeMb ?? 0;
@@ -99,7 +112,7 @@ class Checkpointer implements Actor {
   }
 
   private get kind(): string {
-    return this.args.standby === true ? 'restartpoint' : 'checkpoint';
+    return this.standby ? 'restartpoint' : 'checkpoint';
   }
 
   start(ctx: Context): 'later' {
@@ -130,6 +143,18 @@ class Checkpointer implements Actor {
         this.walKeepSizeMb = m.walKeepSizeMb;
         this.maxSlotWalKeepSizeMb = m.maxSlotWalKeepSizeMb;
         this.archiveCleanupCommand = m.archiveCleanupCommand;
+        if (m.archiveTimeoutMs !== this.archiveTimeoutMs) {
+          this.archiveTimeoutMs = m.archiveTimeoutMs;
+          this.scheduleArchiveTimeout(ctx);
+        }
+        return;
+      }
+      case 'CheckpointerPromoted': {
+        // The standby was promoted: checkpoints from now on, WAL kept for the archiver if it archives now.
+        const m = msg as CheckpointerPromoted;
+        this.standby = false;
+        this.archiving = m.archiving;
+        this.archiveCleanupCommand = '';
         if (m.archiveTimeoutMs !== this.archiveTimeoutMs) {
           this.archiveTimeoutMs = m.archiveTimeoutMs;
           this.scheduleArchiveTimeout(ctx);
@@ -262,7 +287,7 @@ class Checkpointer implements Actor {
     }
     this.running = run;
     // A restartpoint says it starts only once there is one to make (see RestartpointSkipped).
-    if (this.args.standby !== true) ctx.log('info', `${run.shutdown ? 'shutdown checkpoint' : 'checkpoint'} starting: ${run.reason}`);
+    if (!this.standby) ctx.log('info', `${run.shutdown ? 'shutdown checkpoint' : 'checkpoint'} starting: ${run.reason}`);
     ctx.send(this.args.shmem, { type: 'CheckpointRequest', replyTo: ctx.self } satisfies CheckpointRequest);
   }
 
@@ -287,7 +312,7 @@ class Checkpointer implements Actor {
     for (const name of this.walFiles) {
       const parsed = parseSegmentFileName(name, segmentSize);
       if (parsed === null || parsed.segno >= keepFrom) continue;
-      if (this.args.archiving === true) {
+      if (this.archiving) {
         if (this.statusFiles.has(`${name}.ready`)) continue;
         if (!this.statusFiles.has(`${name}.done`)) {
           ctx.io({ kind: 'file.writeAtomic', path: `${statusDir}/${name}.ready`, bytes: new Uint8Array(0) }, 'SegmentRemoved');

@@ -22,13 +22,13 @@ import { PgError, SqlState } from '../errors.js';
 import { reportingFatal } from './fatal.js';
 import { ServerConfig } from '../config/store.js';
 import { defineBehaviour, describeReason, KILLED, NORMAL, refKey, SHUTDOWN, sameRef, type Actor, type ActorRef, type ExitReason, type Exited, type Message } from '../runtime/actor.js';
-import type { Context } from '../runtime/context.js';
+import type { Context, TimerId } from '../runtime/context.js';
 import type { IoResult } from '../runtime/io.js';
 import { BACKEND, type AlterSystem, type ConfigReloaded, type ReloadConf, type ServerCommandDone } from './backend.js';
 import { parseConfFile, renderAutoConf } from '../config/conffile.js';
 import { formatValue, requireSetting } from '../config/settings.js';
 import { commandOnly, type QueryResult } from '../sql/result.js';
-import { CHECKPOINTER, type CheckpointerSettings } from './checkpointer.js';
+import { CHECKPOINTER, type CheckpointNow, type CheckpointerPromoted, type CheckpointerSettings } from './checkpointer.js';
 import { SHMEM, type AttachWalWriter, type ShmemSettings, type WalEnd, type WalEndRequest } from './shmem.js';
 import { STARTUP, type StartWalReceiver, type WalReceiverAttached, type WalSourceSettings } from './startup.js';
 import { WALSENDER, type WalSenderArgs } from './walsender.js';
@@ -36,6 +36,7 @@ import { WALRECEIVER, type WalReceiverArgs, type WalReceiverSettings } from './w
 import { DEFAULT_HBA_CONF, parseHba, type HbaRule } from '../replication/hba.js';
 import type { Register, ReplConnect, Unregister } from '../replication/protocol.js';
 import { WALWRITER, type AttachArchiver, type AttachCheckpointer, type WalWriterSettings } from './walwriter.js';
+import type { PromoteRequest, Promoted } from './backend.js';
 import { ARCHIVER, type ArchiverArgs, type ArchiverSettings } from './archiver.js';
 
 export interface PostmasterArgs {
@@ -135,7 +136,7 @@ class Postmaster implements Actor {
         dataDir: this.args.dataDir, shmem: this.shmem!, initdb: this.args.initdb, walSegmentSize: this.args.walSegmentSize,
         postgresqlConf: this.args.postgresqlConf, standbyMode: this.standby,
         // Without an upstream to stream from, a standby is fed by the archive alone (a warm standby).
-        restoreCommand: this.setting<string>('restore_command'), restoreDirectory,
+        restoreCommand: this.setting<string>('restore_command'), restoreDirectory, archiveMode: this.setting<string>('archive_mode'),
         streaming: this.setting<string>('primary_conninfo') !== '',
         retryIntervalMs: this.setting('wal_retrieve_retry_interval'),
       },
@@ -278,6 +279,10 @@ class Postmaster implements Actor {
         return this.replConnect(msg as ReplConnect, ctx);
       case 'StartWalReceiver':
         return this.startWalReceiver(msg as StartWalReceiver, ctx);
+      case 'Promote':
+        return this.promote(msg as PromoteRequest, ctx);
+      case 'PromoteTimeout':
+        return this.onPromoteTimeout((msg as Message & { tag: number }).tag, ctx);
       case 'ConsistentState':
         if (this.phase === 'starting') {
           if (this.setting('hot_standby')) {
@@ -417,7 +422,79 @@ class Postmaster implements Actor {
     }
   }
 
+  /**
+   * pg_promote() (or server.promote()): the walreceiver stops for good and startup ends
+   * recovery on a new timeline; the reply comes when the server accepts writes (or says it
+   * did not in `waitSeconds`), at once with wait = false.
+   */
+  private promote(msg: PromoteRequest, ctx: Context): void {
+    const result = (promoted: boolean, notices: QueryResult['notices'] = undefined): QueryResult => ({
+      command: 'SELECT', rowCount: 1, columns: [{ name: 'pg_promote', type: 'bool' }], rows: [{ pg_promote: promoted }], ...(notices === undefined ? {} : { notices }),
+    });
+    if (!this.standby || this.startup === null || this.phase === 'stopping') {
+      ctx.send(msg.replyTo, {
+        type: 'ServerCommandDone', tag: msg.tag, ok: false,
+        error: { code: SqlState.ObjectNotInPrerequisiteState, severity: 'ERROR', message: 'recovery is not in progress', hint: 'Recovery control functions can only be executed during recovery.' },
+      } satisfies ServerCommandDone);
+      return;
+    }
+    if (!this.promoting) {
+      this.promoting = true;
+      if (this.walreceiver !== null) ctx.stop(this.walreceiver);
+      ctx.send(this.startup, { type: 'Promote' });
+    }
+    if (!msg.wait) {
+      ctx.send(msg.replyTo, { type: 'ServerCommandDone', tag: msg.tag, ok: true, result: result(true) } satisfies ServerCommandDone);
+      return;
+    }
+    const timer = ctx.after(msg.waitSeconds * 1000, { type: 'PromoteTimeout', tag: msg.tag });
+    this.promoteWaiters.push({
+      tag: msg.tag, timer,
+      answer: (promoted) => {
+        const message = `server did not promote within ${msg.waitSeconds} second${msg.waitSeconds === 1 ? '' : 's'}`;
+        if (!promoted) ctx.log('warning', message);
+        const notices = promoted ? undefined : [{ code: SqlState.Warning, severity: 'WARNING' as const, message }];
+        ctx.send(msg.replyTo, { type: 'ServerCommandDone', tag: msg.tag, ok: true, result: result(promoted, notices) } satisfies ServerCommandDone);
+      },
+    });
+  }
+
+  private promoting = false;
+  private readonly promoteWaiters: { tag: number; timer: TimerId; answer: (promoted: boolean) => void }[] = [];
+
+  private onPromoteTimeout(tag: number, ctx: Context): void {
+    const at = this.promoteWaiters.findIndex((w) => w.tag === tag);
+    if (at < 0) return;
+    const [waiter] = this.promoteWaiters.splice(at, 1);
+    waiter!.answer(false);
+  }
+
+  /**
+   * Recovery ended on a promoted standby: the checkpointer makes checkpoints now (the first
+   * at once, as PostgreSQL's end of recovery asks), sessions may write, waiters hear so.
+   */
+  private finishPromotion(ctx: Context): void {
+    this.promoting = false;
+    if (this.checkpointer !== null) {
+      ctx.send(this.checkpointer, {
+        type: 'CheckpointerPromoted', archiving: this.archiving(), archiveTimeoutMs: this.checkpointerSettings().archiveTimeoutMs,
+      } satisfies CheckpointerPromoted);
+      ctx.send(this.walwriter!, { type: 'AttachCheckpointer', checkpointer: this.checkpointer } satisfies AttachCheckpointer);
+      if (this.archiver !== null) ctx.send(this.checkpointer, { type: 'AttachArchiver', archiver: this.archiver } satisfies AttachArchiver);
+      ctx.send(this.checkpointer, { type: 'CheckpointNow', replyTo: null, tag: 0, reason: 'force' } satisfies CheckpointNow);
+    }
+    for (const backend of this.backends.values()) ctx.send(backend, { type: 'Promoted' } satisfies Promoted);
+    ctx.log('info', 'database system is ready to accept connections');
+    for (const waiter of this.promoteWaiters.splice(0)) {
+      ctx.cancel(waiter.timer);
+      waiter.answer(true);
+    }
+  }
+
   private onWalEnd(end: WalEnd, ctx: Context): void {
+    // A promoted standby: a primary from here on.
+    const promoted = this.standby;
+    this.standby = false;
     this.walwriter = ctx.spawn({
       name: this.role('walwriter'), behaviour: WALWRITER,
       args: {
@@ -431,10 +508,11 @@ class Postmaster implements Actor {
     });
     ctx.send(this.shmem!, { type: 'AttachWalWriter', walwriter: this.walwriter } satisfies AttachWalWriter);
     if (this.archiving()) {
-      this.startArchiver(ctx);
+      if (this.archiver === null) this.startArchiver(ctx);
       ctx.send(this.walwriter, { type: 'AttachArchiver', archiver: this.archiver! } satisfies AttachArchiver);
     }
     this.walEnd = end;
+    if (promoted) return this.finishPromotion(ctx);
     this.startCheckpointer(ctx);
   }
 
@@ -550,6 +628,8 @@ class Postmaster implements Actor {
     if (this.walreceiver !== null && sameRef(exit.ref, this.walreceiver)) {
       this.walreceiver = null;
       if (this.phase === 'stopping') return;
+      // Promoting: it was stopped for good.
+      if (this.promoting || !this.standby) return;
       // A walreceiver that died (or was stopped to follow new settings) is started again, streaming on from what startup has.
       if (!this.receiverRestarting && exit.reason.kind !== 'normal') ctx.log('info', `walreceiver process exited: ${describeReason(exit.reason)}`);
       this.receiverRestarting = false;

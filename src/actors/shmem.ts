@@ -397,22 +397,19 @@ class Shmem implements Actor {
         return this.slotsAtCheckpoint(msg as SlotsAtCheckpoint, ctx);
       case 'SlotIoDone':
         return this.ioStep(msg as IoResult, ctx);
-      case 'RecoveryDone':
-        // Transactions that were running at the crash can never commit now.
-        this.state.clog.abortUnfinished();
-        this.recovering = false;
-        this.standby = false;
-        this.recovered = msg as RecoveryDone;
-        this.insertEnd = this.recovered.endLsn;
-        this.lastRecord = this.recovered.lastLsn;
-        return;
+      case 'RecoveryDone': {
+        const done = msg as RecoveryDone;
+        if (this.conflictWait !== null || this.pausedReplay.length > 0 || this.replayPaused) {
+          // A promotion: replay finishes what it has first (a pause ends; a conflict is waited out as usual).
+          this.pendingRecoveryDone = done;
+          if (this.replayPaused) this.resumeReplay(ctx);
+          return;
+        }
+        return this.endRecovery(done, ctx);
+      }
       case 'WalEndRequest': {
-        const r = this.recovered!;
-        ctx.send((msg as WalEndRequest).replyTo, {
-          type: 'WalEnd', endLsn: this.insertEnd, lastLsn: this.lastRecord,
-          systemIdentifier: r.systemIdentifier, timeline: r.timeline, walSegmentSize: r.walSegmentSize,
-        } satisfies WalEnd);
-        return;
+        this.walEndWaiter = (msg as WalEndRequest).replyTo;
+        return this.answerWalEnd(ctx);
       }
       case 'AttachWalWriter':
         this.walwriter = (msg as AttachWalWriter).walwriter;
@@ -761,6 +758,7 @@ class Shmem implements Actor {
     while (!this.replayPaused && this.conflictWait === null && this.pausedReplay.length > 0) {
       if (!this.replay(this.pausedReplay.shift()!, ctx)) return;
     }
+    this.endRecoveryIfDrained(ctx);
   }
 
   /**
@@ -1018,12 +1016,50 @@ class Shmem implements Actor {
     }
   }
 
+  private pendingRecoveryDone: RecoveryDone | null = null;
+  private walEndWaiter: ActorRef | null = null;
+
+  /**
+   * Recovery is over (crash recovery, or a promotion): transactions that were running can
+   * never commit now; the locks replay held and the xids it knew to run go; sessions may write.
+   */
+  private endRecovery(done: RecoveryDone, ctx: Context): void {
+    this.pendingRecoveryDone = null;
+    this.state.clog.abortUnfinished();
+    for (const xid of [...this.engine.procarray.xids()]) this.engine.procarray.remove(xid);
+    this.engine.releaseRecoveryLocks(this.engine.recoveryLockXids());
+    this.recovering = false;
+    this.standby = false;
+    this.recovered = done;
+    this.insertEnd = done.endLsn;
+    this.lastRecord = done.lastLsn;
+    this.answerWalEnd(ctx);
+    this.wake(ctx);
+  }
+
+  private answerWalEnd(ctx: Context): void {
+    const r = this.recovered;
+    if (r === null || this.walEndWaiter === null || this.pendingRecoveryDone !== null) return;
+    ctx.send(this.walEndWaiter, {
+      type: 'WalEnd', endLsn: this.insertEnd, lastLsn: this.lastRecord,
+      systemIdentifier: r.systemIdentifier, timeline: r.timeline, walSegmentSize: r.walSegmentSize,
+    } satisfies WalEnd);
+    this.walEndWaiter = null;
+  }
+
+  /** A promotion waiting for replay's backlog: once it is replayed, recovery ends. */
+  private endRecoveryIfDrained(ctx: Context): void {
+    const done = this.pendingRecoveryDone;
+    if (done !== null && this.conflictWait === null && this.pausedReplay.length === 0 && !this.replayPaused) this.endRecovery(done, ctx);
+  }
+
   /** pg_wal_replay_resume(): what arrived while paused is replayed, in order. */
   private resumeReplay(ctx: Context): void {
     this.replayPaused = false;
     while (this.conflictWait === null && this.pausedReplay.length > 0) {
       if (!this.replay(this.pausedReplay.shift()!, ctx)) return;
     }
+    this.endRecoveryIfDrained(ctx);
   }
 
   private walKeep(): WalKeepSettings {

@@ -24,7 +24,7 @@
 import { PgError, SqlState } from '../errors.js';
 import { reportingFatal } from './fatal.js';
 import { defineBehaviour, NORMAL, type Actor, type ActorRef, type Message } from '../runtime/actor.js';
-import type { Context } from '../runtime/context.js';
+import type { Context, TimerId } from '../runtime/context.js';
 import type { FileOp } from '../runtime/fileio.js';
 import type { IoResult } from '../runtime/io.js';
 import { CONTROL_FILE_PATH, decodeControlFile, encodeControlFile, newSystemIdentifier, type ControlFile } from '../storage/control.js';
@@ -35,6 +35,7 @@ import { renderAutoConf } from '../config/conffile.js';
 import { DEFAULT_HBA_CONF } from '../replication/hba.js';
 import { formatLsn, maxAlign, type Lsn } from '../wal/lsn.js';
 import { WalReader } from '../wal/reader.js';
+import { formatHistory, historyFileName, parseHistory, parseHistoryFileName, switchSegmentCopy, timelineSpans, type HistoryEntry } from '../wal/timeline.js';
 import type { WalRecord } from '../wal/record.js';
 import { segmentFileName, segmentStart, segnoOf, type SegmentNumber } from '../wal/segment.js';
 import { decodeImage, encodeImage, type LoadImage, type LoadSlots, type RecoveryDone, type Replay, type ReplayListener } from './shmem.js';
@@ -59,6 +60,8 @@ export interface StartupArgs {
   readonly restoreDirectory?: string;
   /** primary_conninfo is set: WAL the archive and pg_wal do not have is streamed. */
   readonly streaming?: boolean;
+  /** archive_mode: at promotion, the new history file and the old timeline's .partial are marked for archiving. */
+  readonly archiveMode?: string;
   /** How long to wait before asking a source again that had nothing (wal_retrieve_retry_interval). */
   readonly retryIntervalMs?: number;
   /** Create the cluster if the data directory has none (initdb). */
@@ -158,7 +161,17 @@ class Startup implements Actor<IoResult> {
       case 'RestoreStep':
         return this.stepRestore(msg as IoResult, ctx);
       case 'SourceRetry':
+        this.retryTimer = null;
+        if (this.promoting) return;
         return this.firstSource(ctx);
+      case 'Promote':
+        return this.onPromote(ctx);
+      case 'PromoteStep':
+        return this.promoteStep(msg as IoResult, ctx);
+      case 'PromoteProbed':
+        return this.onArchiveProbed(msg as IoResult, ctx);
+      case 'PromoteArchiveListed':
+        return this.onArchiveListed(msg as IoResult, ctx);
       case 'WalSourceSettings': {
         // A reload: the archive and the upstream as they are now (PostgreSQL 13 and later re-read them).
         const m = msg as unknown as WalSourceSettings;
@@ -174,7 +187,7 @@ class Startup implements Actor<IoResult> {
         this.leaveStreaming();
         if (this.hasArchive()) return this.firstSource(ctx);
         this.source = 'pg_wal';
-        ctx.after(this.retryIntervalMs, { type: 'SourceRetry' });
+        this.retryTimer = ctx.after(this.retryIntervalMs, { type: 'SourceRetry' });
         return;
       case 'RestartWalReceiver':
         // The walreceiver ended (streaming failed, or primary_conninfo changed): back to the
@@ -200,20 +213,29 @@ class Startup implements Actor<IoResult> {
       case 'ImageRead': {
         const image = msg.value as Uint8Array | null;
         if (image === null) throw new PgError({ code: SqlState.DataCorrupted, severity: 'FATAL', message: `could not open file "${this.path(IMAGE_PATH)}": No such file or directory` });
-        const control = this.control!;
-        // Replay starts where the image stands (see encodeImage), which may be past the control file's redo point.
-        const redoLsn = decodeImage(image).redoLsn;
-        this.reader = new WalReader({
-          systemIdentifier: control.systemIdentifier, timeline: control.timeline, segmentSize: control.walSegmentSize,
-          startLsn: startOfRecord(redoLsn),
-        });
-        ctx.send(this.args.shmem, { type: 'LoadImage', image, standby: this.args.standbyMode === true } satisfies LoadImage);
-        if (this.args.standbyMode === true) {
-          this.minRecoveryPoint = control.minRecoveryPoint;
-          this.checkConsistency(redoLsn, ctx);
-        }
-        ctx.io({ kind: 'file.list', dir: this.path('pg_replslot') }, 'SlotsListed');
+        this.image = image;
+        // The newest timeline pg_wal has a history of is the one to recover along (recovery_target_timeline = latest).
+        ctx.io({ kind: 'file.list', dir: this.path('pg_wal') }, 'WalDirListed');
         return;
+      }
+      case 'WalDirListed': {
+        let newest = this.control!.timeline;
+        for (const name of (msg.value as string[] | null) ?? []) newest = Math.max(newest, parseHistoryFileName(name) ?? 0);
+        this.timeline = newest;
+        if (newest === 1) return this.startReplay(ctx);
+        ctx.io({ kind: 'file.read', path: this.path(`pg_wal/${historyFileName(newest)}`) }, 'HistoryRead');
+        return;
+      }
+      case 'HistoryRead': {
+        const path = this.path(`pg_wal/${historyFileName(this.timeline)}`);
+        const bytes = msg.value as Uint8Array | null;
+        if (bytes === null) throw new PgError({ code: SqlState.UndefinedFile, severity: 'FATAL', message: `could not open file "${path}": No such file or directory` });
+        try {
+          this.history = parseHistory(new TextDecoder().decode(bytes), this.timeline, path);
+        } catch (err) {
+          throw new PgError({ code: SqlState.DataCorrupted, severity: 'FATAL', message: (err as Error).message });
+        }
+        return this.startReplay(ctx);
       }
       case 'SlotsListed':
         this.slotNames = ((msg.value as string[] | null) ?? []).slice();
@@ -259,6 +281,30 @@ class Startup implements Actor<IoResult> {
     }
     if (standby) ctx.log('info', 'entering standby mode');
     this.io(ctx, { kind: 'file.read', path: this.path(IMAGE_PATH) }, 'ImageRead');
+  }
+
+  private image: Uint8Array | null = null;
+  /** The timeline recovery follows (the newest with a history in pg_wal), and that history. */
+  private timeline = 1;
+  private history: HistoryEntry[] = [];
+
+  /** The image and the timeline history in hand: replay begins where the image stands. */
+  private startReplay(ctx: Context): void {
+    const control = this.control!;
+    const image = this.image!;
+    // Replay starts where the image stands (see encodeImage), which may be past the control file's redo point.
+    const redoLsn = decodeImage(image).redoLsn;
+    this.reader = new WalReader({
+      systemIdentifier: control.systemIdentifier, timeline: this.timeline, segmentSize: control.walSegmentSize,
+      startLsn: startOfRecord(redoLsn), timelines: timelineSpans(this.timeline, this.history),
+    });
+    ctx.send(this.args.shmem, { type: 'LoadImage', image, standby: this.args.standbyMode === true } satisfies LoadImage);
+    if (this.args.standbyMode === true) {
+      this.minRecoveryPoint = control.minRecoveryPoint;
+      this.checkConsistency(redoLsn, ctx);
+    }
+    this.image = null;
+    ctx.io({ kind: 'file.list', dir: this.path('pg_replslot') }, 'SlotsListed');
   }
 
   private slotNames: string[] = [];
@@ -335,7 +381,7 @@ class Startup implements Actor<IoResult> {
       }
       ctx.send(this.args.shmem, {
         type: 'RecoveryDone', endLsn: r.lsn, lastLsn: reader.lastRecordLsn,
-        systemIdentifier: control.systemIdentifier.toString(), timeline: control.timeline, walSegmentSize: control.walSegmentSize,
+        systemIdentifier: control.systemIdentifier.toString(), timeline: this.timeline, walSegmentSize: control.walSegmentSize,
       } satisfies RecoveryDone);
       const updated: ControlFile = { ...control, state: 'in production', time: ctx.now() };
       this.io(ctx, { kind: 'file.writeAtomic', path: this.path(CONTROL_FILE_PATH), bytes: encodeControlFile(updated) }, 'ControlWritten');
@@ -346,7 +392,7 @@ class Startup implements Actor<IoResult> {
   private readLocalSegment(segno: SegmentNumber, ctx: Context): void {
     const control = this.control!;
     this.pendingSegment = segno;
-    this.io(ctx, { kind: 'file.read', path: this.path(`pg_wal/${segmentFileName(control.timeline, segno, control.walSegmentSize)}`) }, 'SegmentRead');
+    this.io(ctx, { kind: 'file.read', path: this.path(`pg_wal/${segmentFileName(this.reader!.timelineOf(segno), segno, control.walSegmentSize)}`) }, 'SegmentRead');
   }
 
   private hasArchive(): boolean {
@@ -366,9 +412,11 @@ class Startup implements Actor<IoResult> {
         this.source = 'pg_wal';
         return this.readLocalSegment(this.readerSegment(), ctx);
       case 'pg_wal':
+        // Promotion: what the archive and pg_wal had is replayed; the upstream is not asked again.
+        if (this.promoting) return this.finishPromotion(ctx);
         if (this.streamingConfigured) return this.startStreaming(ctx);
         // A warm standby: round again after wal_retrieve_retry_interval.
-        ctx.after(this.retryIntervalMs, { type: 'SourceRetry' });
+        this.retryTimer = ctx.after(this.retryIntervalMs, { type: 'SourceRetry' });
         return;
     }
   }
@@ -401,10 +449,11 @@ class Startup implements Actor<IoResult> {
 
   /** Streaming, from the reader's position; not sooner than wal_retrieve_retry_interval after the last try. */
   private startStreaming(ctx: Context): void {
+    if (this.promoting) return this.finishPromotion(ctx);
     const wait = this.lastStreamRequest === null ? 0 : this.lastStreamRequest + this.retryIntervalMs - ctx.now();
     if (wait > 0) {
       this.source = 'pg_wal';
-      ctx.after(wait, { type: 'SourceRetry' });
+      this.retryTimer = ctx.after(wait, { type: 'SourceRetry' });
       return;
     }
     this.source = 'stream';
@@ -415,8 +464,10 @@ class Startup implements Actor<IoResult> {
   /** Asks the archive for segment `segno` (restore_command, %p = pg_wal/RECOVERYXLOG). */
   private restore(segno: SegmentNumber, ctx: Context): void {
     const control = this.control!;
-    const name = segmentFileName(control.timeline, segno, control.walSegmentSize);
-    const lastRestartPoint = segmentFileName(control.timeline, segnoOf(control.redoLsn, control.walSegmentSize), control.walSegmentSize);
+    const reader = this.reader!;
+    const name = segmentFileName(reader.timelineOf(segno), segno, control.walSegmentSize);
+    const restartSegment = segnoOf(control.redoLsn, control.walSegmentSize);
+    const lastRestartPoint = segmentFileName(reader.timelineOf(restartSegment), restartSegment, control.walSegmentSize);
     this.restoring = { segno, name };
     if (this.restoreDirectory !== '') {
       this.restoreJob = new RestoreJob({ name, directory: this.restoreDirectory, target: this.path('pg_wal/RECOVERYXLOG'), expectedSize: control.walSegmentSize });
@@ -491,7 +542,7 @@ class Startup implements Actor<IoResult> {
   private requestWalReceiver(ctx: Context): void {
     const control = this.control!;
     ctx.send(ctx.parent, {
-      type: 'StartWalReceiver', startLsn: this.receivedUpTo, timeline: control.timeline,
+      type: 'StartWalReceiver', startLsn: this.receivedUpTo, timeline: this.timeline,
       systemIdentifier: control.systemIdentifier.toString(), segmentSize: control.walSegmentSize,
     } satisfies StartWalReceiver);
   }
@@ -537,6 +588,126 @@ class Startup implements Actor<IoResult> {
     }
     reader.resume();
     this.readWal(ctx);
+  }
+
+  private retryTimer: TimerId | null = null;
+  private promoting = false;
+  /** Promotion, once replay has ended: the new timeline and where it begins. */
+  private promotion: { switchLsn: Lsn; timeline: number; steps: FileOp[] } | null = null;
+
+  /**
+   * pg_promote(), the trigger file, `server.promote()`: the walreceiver is gone (the
+   * postmaster stopped it); what the archive and pg_wal have is replayed, then recovery ends
+   * on a new timeline.
+   */
+  private onPromote(ctx: Context): void {
+    if (this.args.standbyMode !== true || this.promoting || this.reader === null) return;
+    this.promoting = true;
+    ctx.log('info', 'received promote request');
+    this.streamingConfigured = false;
+    if (this.source === 'stream') {
+      this.leaveStreaming();
+      return this.firstSource(ctx);
+    }
+    if (this.retryTimer !== null) {
+      ctx.cancel(this.retryTimer);
+      this.retryTimer = null;
+      return this.firstSource(ctx);
+    }
+    // A restore or a read of pg_wal is under way: the round ends in nextSource, which finishes.
+  }
+
+  /** The end of replay: a new timeline, higher than any in pg_wal or the archive. */
+  private finishPromotion(ctx: Context): void {
+    if (this.promotion !== null) return;
+    const reader = this.reader!;
+    ctx.log('info', `redo done at ${formatLsn(reader.lastRecordLsn)}`);
+    this.promotion = { switchLsn: reader.nextLsn, timeline: this.timeline + 1, steps: [] };
+    if (this.restoreDirectory !== '') {
+      ctx.io({ kind: 'file.list', dir: this.restoreDirectory }, 'PromoteArchiveListed');
+      return;
+    }
+    this.probeArchive(ctx);
+  }
+
+  /** restore_command is asked for the history file of the would-be new timeline, until it has none. */
+  private probeArchive(ctx: Context): void {
+    if (this.restoreCommand === '') return this.writeNewTimeline(ctx);
+    const name = historyFileName(this.promotion!.timeline);
+    ctx.io({ kind: 'process.run', command: buildRestoreCommand(this.restoreCommand, 'pg_wal/RECOVERYHISTORY', name, ''), cwd: this.args.dataDir }, 'PromoteProbed');
+  }
+
+  private onArchiveProbed(io: IoResult, ctx: Context): void {
+    if (io.ok && (io.value as ProcessRunResult).exitCode === 0) {
+      this.promotion!.timeline++;
+      return this.probeArchive(ctx);
+    }
+    this.writeNewTimeline(ctx);
+  }
+
+  private onArchiveListed(io: IoResult, ctx: Context): void {
+    for (const name of (io.ok ? (io.value as string[] | null) : null) ?? []) {
+      const timeline = parseHistoryFileName(name.replace(/\.gz$/, ''));
+      if (timeline !== null && timeline >= this.promotion!.timeline) this.promotion!.timeline = timeline + 1;
+    }
+    this.writeNewTimeline(ctx);
+  }
+
+  /**
+   * The new timeline's history file; the segment holding the switch point copied to the new
+   * timeline's file (its header saying so), the old one renamed `.partial`; both marked for
+   * the archiver when archiving; the control file on the new timeline, in production.
+   */
+  private writeNewTimeline(ctx: Context): void {
+    const promotion = this.promotion!;
+    const control = this.control!;
+    const reader = this.reader!;
+    const size = control.walSegmentSize;
+    const { switchLsn, timeline } = promotion;
+    ctx.log('info', `selected new timeline ID: ${timeline}`);
+    const history = historyFileName(timeline);
+    const entries = [...this.history, { parent: this.timeline, switchpoint: switchLsn, reason: 'no recovery target specified' }];
+    const steps: FileOp[] = [{ kind: 'file.writeAtomic', path: this.path(`pg_wal/${history}`), bytes: new TextEncoder().encode(formatHistory(entries)) }];
+    const archiving = this.args.archiveMode !== undefined && this.args.archiveMode !== 'off';
+    const mark = (name: string): void => {
+      if (archiving) steps.push({ kind: 'file.writeAtomic', path: this.path(`pg_wal/archive_status/${name}.ready`), bytes: new Uint8Array(0) });
+    };
+    mark(history);
+    const segno = segnoOf(switchLsn, size);
+    const offset = switchLsn - segmentStart(segno, size);
+    const old = reader.segment(segno);
+    if (offset > 0 && old != null) {
+      const copy = switchSegmentCopy(old, switchLsn, size, control.systemIdentifier, reader.timelineOf(segno), timeline);
+      steps.push({ kind: 'file.writeAtomic', path: this.path(`pg_wal/${segmentFileName(timeline, segno, size)}`), bytes: copy });
+      const oldName = segmentFileName(reader.timelineOf(segno), segno, size);
+      steps.push({ kind: 'file.rename', from: this.path(`pg_wal/${oldName}`), to: this.path(`pg_wal/${oldName}.partial`) });
+      mark(`${oldName}.partial`);
+    }
+    // A crash from here on recovers as a primary, along the new timeline (its history is in pg_wal).
+    steps.push({ kind: 'file.unlink', path: this.path('standby.signal') });
+    const updated: ControlFile = { ...control, timeline, state: 'in production', time: ctx.now(), minRecoveryPoint: 0 };
+    steps.push({ kind: 'file.writeAtomic', path: this.path(CONTROL_FILE_PATH), bytes: encodeControlFile(updated) });
+    promotion.steps = steps;
+    this.promoteStep(null, ctx);
+  }
+
+  private promoteStep(io: IoResult | null, ctx: Context): void {
+    const promotion = this.promotion!;
+    // A rename of an old segment that is not in pg_wal (it came from the archive) is nothing to undo.
+    if (io !== null && !io.ok && io.error.code !== 'ENOENT') throw new PgError({ code: SqlState.InternalError, severity: 'FATAL', message: `could not finish promotion: ${io.error.message}` });
+    const step = promotion.steps.shift();
+    if (step !== undefined) {
+      ctx.io(step, 'PromoteStep');
+      return;
+    }
+    const control = this.control!;
+    ctx.log('info', 'archive recovery complete');
+    ctx.send(this.args.shmem, {
+      type: 'RecoveryDone', endLsn: promotion.switchLsn, lastLsn: this.reader!.lastRecordLsn,
+      systemIdentifier: control.systemIdentifier.toString(), timeline: promotion.timeline, walSegmentSize: control.walSegmentSize,
+    } satisfies RecoveryDone);
+    ctx.ready();
+    ctx.stop(ctx.self, NORMAL);
   }
 
   /** A new cluster: directories, postgresql.conf, an empty image and a control file pointing at the first segment. */

@@ -287,6 +287,19 @@ export class Server {
   }
 
   /** The operating-system process id of a server in the `process` placement (for kill -9). */
+  /**
+   * Promotes a standby, as `SELECT pg_promote(wait, wait_seconds)` does: recovery ends on a
+   * new timeline and the server accepts writes; its sessions stay connected. With `wait`
+   * (the default) resolves to whether it was promoted within `waitSeconds` (default 60).
+   */
+  async promote(options: { wait?: boolean; waitSeconds?: number } = {}): Promise<boolean> {
+    const wait = options.wait ?? true;
+    const waitSeconds = options.waitSeconds ?? 60;
+    if (!Number.isInteger(waitSeconds) || waitSeconds <= 0) throw new Error(`waitSeconds must be a positive integer, not ${waitSeconds}`);
+    const result = await this.query(`SELECT pg_promote(${wait}, ${waitSeconds})`);
+    return result.rows[0]!['pg_promote'] === true;
+  }
+
   async pid(): Promise<number | undefined> {
     const postmaster = await this.postmaster();
     return this.cluster.kernel.placementOf(postmaster)?.pid;

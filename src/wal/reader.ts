@@ -15,6 +15,7 @@
  */
 import { MAX_WAL_RECORD_BYTES } from '../constants.js';
 import { formatLsn, InvalidLsn, maxAlign, type Lsn } from './lsn.js';
+import { timelineOfSegment, type TimelineSpan } from './timeline.js';
 import { decodeRecordBody, decodeRecordHeader, isSwitchRecord, RECORD_HEADER_SIZE, recordCrc, type WalRecord } from './record.js';
 import {
   checkSegmentHeader, isHeaderProblem, SEGMENT_HEADER_SIZE, segmentFileName, segmentStart, segnoOf,
@@ -34,6 +35,11 @@ export interface WalReaderOptions {
   readonly startLsn: Lsn;
   /** What the first record's prev-link must be; InvalidLsn to accept any. */
   readonly prevLsn?: Lsn;
+  /**
+   * The timeline and its ancestors (wal/timeline.ts), to read across timeline switches: each
+   * segment is expected from the timeline whose file holds it. Without: `timeline` throughout.
+   */
+  readonly timelines?: readonly TimelineSpan[];
 }
 
 type Gathered =
@@ -139,7 +145,18 @@ export class WalReader {
   }
 
   private fileName(segno: SegmentNumber): string {
-    return segmentFileName(this.options.timeline, segno, this.options.segmentSize);
+    return segmentFileName(this.timelineOf(segno), segno, this.options.segmentSize);
+  }
+
+  /** The bytes supplied for segment `segno` (undefined: none yet; null: it does not exist). */
+  segment(segno: SegmentNumber): Uint8Array | null | undefined {
+    return this.segments.get(segno);
+  }
+
+  /** The timeline whose file holds segment `segno`. */
+  timelineOf(segno: SegmentNumber): TimelineId {
+    const spans = this.options.timelines;
+    return spans === undefined ? this.options.timeline : timelineOfSegment(spans, segno, this.options.segmentSize);
   }
 
   private header(segno: SegmentNumber):
@@ -149,7 +166,7 @@ export class WalReader {
     const bytes = this.segments.get(segno);
     if (bytes === undefined) return { kind: 'need', segno };
     if (bytes === null) return { kind: 'end', reason: `WAL segment ${this.fileName(segno)} does not exist`, foreign: false };
-    const checked = checkSegmentHeader(bytes, 0, { ...this.options, segno }, this.fileName(segno));
+    const checked = checkSegmentHeader(bytes, 0, { ...this.options, timeline: this.timelineOf(segno), segno }, this.fileName(segno));
     if (isHeaderProblem(checked)) return { kind: 'end', reason: checked.message, foreign: checked.kind === 'foreign' };
     return { kind: 'ok', remLen: checked.remLen };
   }

@@ -1,0 +1,87 @@
+/*
+ * Promotion as a DBA runs it: a standby leaves recovery on a new timeline (history file,
+ * .partial segment, end-of-recovery checkpoint) and takes writes, its sessions still
+ * connected; it survives a crash right after; the old primary's WAL is not replayed past
+ * the switch.
+ */
+import { expect } from 'chai';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Server } from '../../src/index.js';
+import { PgError } from '../../src/errors.js';
+import { clusterPerTest, eventually, log } from '../helpers.js';
+
+const SEG = 1024 * 1024;
+
+async function caughtUp(primary: Server, standby: Server): Promise<void> {
+  const target = (await primary.query('SELECT pg_current_wal_lsn() AS l')).rows[0]!['l'] as string;
+  await eventually(standby, `SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '${target}') >= 0 AS done`, (r) => r.rows[0]!['done'] === true, `replay to reach ${target}`);
+}
+
+describe('promotion', function () {
+  this.timeout(60_000);
+  const cluster = clusterPerTest('inline');
+
+  it('promotes a standby onto timeline 2: history file, .partial, writes, sessions kept, pg_promote on a primary refused', async () => {
+    const primary = await cluster().initPrimary('primary', { walSegmentSize: SEG });
+    await primary.query('CREATE TABLE t (x int)');
+    await primary.query('INSERT INTO t SELECT g FROM generate_series(1, 10) AS g');
+    const standby = await cluster().addStandby('standby');
+    await caughtUp(primary, standby);
+    const session = await standby.connect();
+    expect((await session.query('SELECT count(*) AS n FROM t')).rows[0]!['n']).to.equal(10);
+    await primary.stop();
+
+    expect(await standby.promote()).to.equal(true);
+    expect((await standby.query('SELECT pg_is_in_recovery() AS r')).rows[0]!['r']).to.equal(false);
+    // The session connected before the promotion writes now.
+    await session.query('INSERT INTO t VALUES (11)');
+    expect((await session.query('SELECT count(*) AS n FROM t')).rows[0]!['n']).to.equal(11);
+    expect((await session.query('SHOW transaction_read_only')).rows[0]!['transaction_read_only']).to.equal('off');
+
+    const walDir = join(standby.dataDir, 'pg_wal');
+    const history = readFileSync(join(walDir, '00000002.history'), 'utf8');
+    expect(history).to.match(/^1\t[0-9A-F]+\/[0-9A-F]+\tno recovery target specified\n$/);
+    const switchpoint = history.split('\t')[1]!;
+    const files = readdirSync(walDir);
+    expect(files.some((f) => /^000000010000000000000001\.partial$/.test(f) || /^00000001[0-9A-F]{16}\.partial$/.test(f)), `a .partial among ${files.join(', ')}`).to.equal(true);
+    expect((await standby.query('SELECT pg_walfile_name(pg_current_wal_lsn()) AS f')).rows[0]!['f']).to.match(/^00000002/);
+    expect((await standby.query(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '${switchpoint}') > 0 AS after`)).rows[0]!['after']).to.equal(true);
+    const text = log(standby);
+    for (const line of ['received promote request', 'selected new timeline ID: 2', 'archive recovery complete', 'database system is ready to accept connections']) {
+      expect(text, line).to.include(line);
+    }
+
+    const refused = await standby.query('SELECT pg_promote()').then(() => null, (err: unknown) => err);
+    expect(refused).to.be.instanceOf(PgError);
+    expect((refused as PgError).toFields()).to.include({ code: '55000', message: 'recovery is not in progress' });
+  });
+
+  it('a promoted standby that crashes recovers along its new timeline', async () => {
+    const primary = await cluster().initPrimary('primary', { walSegmentSize: SEG });
+    await primary.query('CREATE TABLE t (x int)');
+    const standby = await cluster().addStandby('standby');
+    for (let i = 0; i < 30; i++) await primary.query('INSERT INTO t VALUES ($1)', [i]);
+    await caughtUp(primary, standby);
+    await primary.stop();
+    expect(await standby.promote()).to.equal(true);
+    for (let i = 0; i < 30; i++) await standby.query('INSERT INTO t VALUES ($1)', [100 + i]);
+    await standby.crash();
+    await eventually(standby, 'SELECT count(*) AS n FROM t', (r) => r.rows[0]!['n'] === 60, 'the promoted server to recover');
+    await standby.query('INSERT INTO t VALUES (-1)');
+    expect((await standby.query('SELECT count(*) AS n FROM t')).rows[0]!['n']).to.equal(61);
+  });
+
+  it('archives the new timeline\'s history file with archive_mode = on', async () => {
+    const primary = await cluster().initPrimary('primary', { walSegmentSize: SEG });
+    await primary.query('CREATE TABLE t (x int)');
+    const archive = join(primary.dataDir, '..', 'archive');
+    mkdirSync(archive);
+    const standby = await cluster().addStandby('standby', { settings: { archive_mode: 'on', archive_command: `cp %p ${archive}/%f` } });
+    await caughtUp(primary, standby);
+    await primary.stop();
+    expect(await standby.promote()).to.equal(true);
+    await eventually(standby, 'SELECT archived_count FROM pg_stat_archiver', (r) => (r.rows[0]!['archived_count'] as number) >= 1, 'the history file to be archived');
+    expect(existsSync(join(archive, '00000002.history'))).to.equal(true);
+  });
+});

@@ -84,4 +84,41 @@ describe('promotion', function () {
     await eventually(standby, 'SELECT archived_count FROM pg_stat_archiver', (r) => (r.rows[0]!['archived_count'] as number) >= 1, 'the history file to be archived');
     expect(existsSync(join(archive, '00000002.history'))).to.equal(true);
   });
+
+  it('failover under synchronous_commit = on with FIRST 1 (s1, s2): every commit a client saw acknowledged is on the promoted standby', async () => {
+    const primary = await cluster().initPrimary('primary', { walSegmentSize: SEG });
+    await primary.query('CREATE TABLE t (id int, client int)');
+    const s1 = await cluster().addStandby('s1');
+    await cluster().addStandby('s2');
+    await primary.query("ALTER SYSTEM SET synchronous_standby_names = 'FIRST 1 (s1, s2)'");
+    await primary.query('SELECT pg_reload_conf()');
+    await eventually(primary, "SELECT count(*) AS n FROM pg_stat_replication WHERE sync_state = 'sync' AND application_name = 's1'", (r) => r.rows[0]!['n'] === 1, 's1 to be the synchronous standby');
+    const acknowledged: number[] = [];
+    let stopped = false;
+    const sessions = await Promise.all([0, 1, 2, 3].map(() => primary.connect({ settings: { synchronous_commit: 'on' } })));
+    const clients = sessions.map(async (session, client) => {
+      for (let i = 0; !stopped; i++) {
+        const id = client * 1_000_000 + i;
+        try {
+          await session.query('INSERT INTO t VALUES ($1, $2)', [id, client]);
+        } catch {
+          return; // the primary went away: this commit was not acknowledged
+        }
+        acknowledged.push(id);
+      }
+    });
+    try {
+      await eventually(s1, 'SELECT count(*) AS n FROM t', (r) => (r.rows[0]!['n'] as number) >= 200, 'the load to run a while');
+      await primary.kill();
+    } finally {
+      stopped = true;
+      await Promise.all(clients);
+    }
+    expect(await s1.promote()).to.equal(true);
+    const rows = (await s1.query('SELECT id FROM t')).rows.map((r) => r['id'] as number);
+    const present = new Set(rows);
+    const lost = acknowledged.filter((id) => !present.has(id));
+    expect(lost, `acknowledged commits missing after failover (of ${acknowledged.length})`).to.deep.equal([]);
+    await s1.query('INSERT INTO t VALUES (-1, -1)');
+  });
 });

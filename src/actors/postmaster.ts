@@ -30,7 +30,7 @@ import { formatValue, requireSetting } from '../config/settings.js';
 import { commandOnly, type QueryResult } from '../sql/result.js';
 import { CHECKPOINTER, type CheckpointNow, type CheckpointerPromoted, type CheckpointerSettings } from './checkpointer.js';
 import { SHMEM, type AttachWalWriter, type ShmemSettings, type WalEnd, type WalEndRequest } from './shmem.js';
-import { STARTUP, type StartWalReceiver, type WalReceiverAttached, type WalSourceSettings } from './startup.js';
+import { STARTUP, type ConsistentState, type StartWalReceiver, type WalReceiverAttached, type WalSourceSettings } from './startup.js';
 import { WALSENDER, type WalSenderArgs } from './walsender.js';
 import { WALRECEIVER, type WalReceiverArgs, type WalReceiverSettings } from './walreceiver.js';
 import { DEFAULT_HBA_CONF, parseHba, type HbaRule } from '../replication/hba.js';
@@ -283,7 +283,9 @@ class Postmaster implements Actor {
         return this.promote(msg as PromoteRequest, ctx);
       case 'PromoteTimeout':
         return this.onPromoteTimeout((msg as Message & { tag: number }).tag, ctx);
-      case 'ConsistentState':
+      case 'ConsistentState': {
+        const m = msg as ConsistentState;
+        this.standbyWal = { systemIdentifier: m.systemIdentifier, timeline: m.timeline, walSegmentSize: m.segmentSize };
         if (this.phase === 'starting') {
           if (this.setting('hot_standby')) {
             this.phase = 'running';
@@ -293,6 +295,7 @@ class Postmaster implements Actor {
           ctx.ready();
         }
         return;
+      }
       case 'HbaRead': {
         const io = msg as IoResult;
         const text = io.ok && io.value !== null ? new TextDecoder().decode(io.value as Uint8Array) : DEFAULT_HBA_CONF;
@@ -484,6 +487,8 @@ class Postmaster implements Actor {
       ctx.send(this.checkpointer, { type: 'CheckpointNow', replyTo: null, tag: 0, reason: 'force' } satisfies CheckpointNow);
     }
     for (const backend of this.backends.values()) ctx.send(backend, { type: 'Promoted' } satisfies Promoted);
+    // Cascading walsenders served the old timeline: their standbys reconnect and follow the new one.
+    for (const walsender of this.walsenders.values()) ctx.stop(walsender);
     ctx.log('info', 'database system is ready to accept connections');
     for (const waiter of this.promoteWaiters.splice(0)) {
       ctx.cancel(waiter.timer);
@@ -517,6 +522,8 @@ class Postmaster implements Actor {
   }
 
   private walEnd: WalEnd | null = null;
+  /** A standby's WAL identity (from startup at consistency), for cascading walsenders. */
+  private standbyWal: { systemIdentifier: string; timeline: number; walSegmentSize: number } | null = null;
 
   /** A replication connection: a walsender, if the server runs as a primary and max_wal_senders allows. */
   private replConnect(msg: ReplConnect, ctx: Context): void {
@@ -524,8 +531,10 @@ class Postmaster implements Actor {
       ctx.send(msg.replyTo, { type: 'ReplError', connection: msg.connection, error: { code, severity: 'FATAL', message, ...(detail === undefined ? {} : { detail }) } });
     };
     if (this.phase === 'stopping' || this.phase === 'smart') return refuse(SqlState.CannotConnectNow, 'the database system is shutting down');
-    if (this.standby) return refuse(SqlState.FeatureNotSupported, 'cascading replication (streaming from a standby) is not supported by walship yet');
-    if (this.phase !== 'running' || this.walwriter === null || this.walEnd === null) return refuse(SqlState.CannotConnectNow, 'the database system is starting up');
+    // A standby serves its downstream (cascading) once consistent: shmem tells its walsenders how far WAL may go.
+    const source = this.standby ? this.shmem : this.walwriter;
+    const wal = this.standby ? this.standbyWal : this.walEnd;
+    if (this.phase !== 'running' || source === null || wal === null || this.promoting) return refuse(SqlState.CannotConnectNow, 'the database system is starting up');
     const max = this.setting<number>('max_wal_senders');
     if (this.walsenders.size >= max) {
       ctx.log('fatal', `number of requested standby connections exceeds max_wal_senders (currently ${max})`);
@@ -535,9 +544,9 @@ class Postmaster implements Actor {
       name: this.role('walsender'), behaviour: WALSENDER,
       args: {
         client: msg.replyTo, connection: msg.connection, user: msg.user, applicationName: msg.applicationName, address: msg.address, pid: this.nextPid(),
-        dataDir: this.args.dataDir, shmem: this.shmem!, walwriter: this.walwriter, checkpointer: this.checkpointer!, hba: this.hba,
-        walSenderTimeoutMs: this.setting('wal_sender_timeout'), systemIdentifier: this.walEnd.systemIdentifier,
-        timeline: this.walEnd.timeline, segmentSize: this.walEnd.walSegmentSize,
+        dataDir: this.args.dataDir, shmem: this.shmem!, walwriter: source, checkpointer: this.checkpointer!, hba: this.hba,
+        walSenderTimeoutMs: this.setting('wal_sender_timeout'), systemIdentifier: wal.systemIdentifier,
+        timeline: wal.timeline, segmentSize: wal.walSegmentSize,
         directory: this.args.directory ?? null, clientServer: msg.clientServer ?? null, serverPort: this.args.port ?? null,
       } satisfies WalSenderArgs,
     });

@@ -24,7 +24,7 @@ import { assert } from '../assert.js';
 import type { PgErrorFields } from '../errors.js';
 import { parseStandbyNames, type StandbyNames } from '../replication/standby-names.js';
 import { releasedPositions, syncStates, type SyncCandidate } from '../replication/syncrep.js';
-import { defineBehaviour, type Actor, type ActorRef, type Message } from '../runtime/actor.js';
+import { defineBehaviour, refKey, type Actor, type ActorRef, type Message } from '../runtime/actor.js';
 import type { Context, TimerId } from '../runtime/context.js';
 import { Engine, type ExecuteOptions, type Outcome, type WaitKey } from '../sql/engine.js';
 import type { ParsedStatement } from '../sql/parse.js';
@@ -40,7 +40,7 @@ import type { ServerCommandDone } from './backend.js';
 import type { WalRecord, WalRecordInput } from '../wal/record.js';
 import type { IoResult } from '../runtime/io.js';
 import { FirstNormalXid, InvalidXid } from '../storage/clog.js';
-import type { WalInserted, XLogFlush, XLogInsert } from './walwriter.js';
+import type { WalFlushed, WalFlushSubscribe, WalInserted, WalStatus, WalStatusRequest, XLogFlush, XLogInsert } from './walwriter.js';
 import { PgError, SqlState } from '../errors.js';
 import type { FileOp } from '../runtime/fileio.js';
 import type { SystemHooks } from '../sql/engine.js';
@@ -368,6 +368,22 @@ class Shmem implements Actor {
       case 'ReceiverReport': {
         this.receiver = (msg as ReceiverReport).status;
         if (this.receiver !== null) this.receivedUpTo = Math.max(this.receivedUpTo, this.receiver.flushedLsn);
+        this.publishStandbyFlush(ctx);
+        return;
+      }
+      // A cascading walsender's source of positions on a standby (the walwriter's role on a primary).
+      case 'WalFlushSubscribe': {
+        const m = msg as WalFlushSubscribe;
+        this.flushSubscribers.set(refKey(m.replyTo), m.replyTo);
+        ctx.send(m.replyTo, { type: 'WalFlushed', flushed: this.standbyFlush() } satisfies WalFlushed);
+        return;
+      }
+      case 'WalFlushUnsubscribe':
+        this.flushSubscribers.delete(refKey((msg as Message & { replyTo: ActorRef }).replyTo));
+        return;
+      case 'WalStatusRequest': {
+        const flushed = this.standbyFlush();
+        ctx.send((msg as WalStatusRequest).replyTo, { type: 'WalStatus', insertLsn: flushed, writtenLsn: flushed, flushedLsn: flushed } satisfies WalStatus);
         return;
       }
       case 'BackupHold': {
@@ -487,13 +503,35 @@ class Shmem implements Actor {
   /** A hot standby tells its walreceiver when its oldest xmin moves (hot_standby_feedback sends it upstream). */
   private sendFeedbackXmin(ctx: Context): void {
     if (this.replayListener === null || !this.recovering) return;
-    const xmin = this.engine.localXmin();
+    const local = this.engine.localXmin();
+    const downstream = this.replicationXmin();
+    const xmin = downstream !== null && downstream < local ? downstream : local;
     if (xmin === this.feedbackSent) return;
     this.feedbackSent = xmin;
     ctx.send(this.replayListener, { type: 'FeedbackXmin', xmin } satisfies FeedbackXmin);
   }
 
   private feedbackSent: Xid | null = null;
+
+  /** Cascading walsenders on this standby, told how far WAL may be sent. */
+  private readonly flushSubscribers = new Map<string, ActorRef>();
+  private flushPublished: Lsn = 0;
+
+  /**
+   * How far a standby may send WAL downstream: what its walreceiver flushed, or what it
+   * replayed (WAL restored from the archive), as PostgreSQL's GetStandbyFlushRecPtr.
+   */
+  private standbyFlush(): Lsn {
+    return Math.max(this.receivedUpTo, this.replayedEnd);
+  }
+
+  private publishStandbyFlush(ctx: Context): void {
+    if (this.flushSubscribers.size === 0 || !this.recovering) return;
+    const flushed = this.standbyFlush();
+    if (flushed <= this.flushPublished) return;
+    this.flushPublished = flushed;
+    for (const subscriber of this.flushSubscribers.values()) ctx.send(subscriber, { type: 'WalFlushed', flushed } satisfies WalFlushed);
+  }
 
   /** The oldest xmin this server's standbys need: their walsenders' feedback, and their slots'. */
   private replicationXmin(): Xid | null {
@@ -502,6 +540,7 @@ class Shmem implements Actor {
       if (xmin !== null && (oldest === null || xmin < oldest)) oldest = xmin;
     };
     for (const sender of this.senders.values()) consider(sender.xmin);
+    // A standby passes its downstream standbys' feedback on upstream, with its own.
     for (const slot of this.slots.values()) if (!slot.invalidated) consider(slot.xmin);
     return oldest;
   }
@@ -666,6 +705,7 @@ class Shmem implements Actor {
     }
     if (this.replayListener !== null) ctx.send(this.replayListener, { type: 'Applied', lsn: this.replayedEnd, ...(feedback ? { force: true } : {}) } satisfies Applied);
     this.sendFeedbackXmin(ctx);
+    this.publishStandbyFlush(ctx);
     // Sessions waiting for a replayed lock may go on.
     if (locksReleased) this.wake(ctx);
     return finished;
@@ -954,7 +994,8 @@ class Shmem implements Actor {
       view: (name: string): ViewRows | undefined => {
         switch (name) {
           case 'pg_stat_replication':
-            return pgStatReplication([...this.senders.values()].sort((a, b) => a.pid - b.pid), syncStates(this.syncConfig, this.syncCandidates()));
+            // A standby's (cascading) walsenders are never synchronous, whatever synchronous_standby_names says.
+            return pgStatReplication([...this.senders.values()].sort((a, b) => a.pid - b.pid), this.recovering ? new Map() : syncStates(this.syncConfig, this.syncCandidates()));
           case 'pg_stat_wal_receiver':
             return pgStatWalReceiver(this.receiver);
           case 'pg_stat_archiver':

@@ -91,7 +91,14 @@ export interface WalSourceSettings extends Message {
   readonly retryIntervalMs: number;
 }
 /** Replay has reached the minimum recovery point: read-only sessions may start. */
-export interface ConsistentState extends Message { readonly type: 'ConsistentState'; readonly lsn: Lsn }
+/** Replay has passed the minimum recovery point; with the WAL's identity, for cascading walsenders. */
+export interface ConsistentState extends Message {
+  readonly type: 'ConsistentState';
+  readonly lsn: Lsn;
+  readonly systemIdentifier: string;
+  readonly timeline: number;
+  readonly segmentSize: number;
+}
 /** The postmaster tells startup which walreceiver to tell of replay progress (null: none now). */
 export interface WalReceiverAttached extends Message { readonly type: 'WalReceiverAttached'; readonly walreceiver: ActorRef | null }
 /** WAL the walreceiver has written and flushed, for replay. */
@@ -160,6 +167,8 @@ class Startup implements Actor<IoResult> {
         return this.onRestoredRead(msg as IoResult, ctx);
       case 'RestoreStep':
         return this.stepRestore(msg as IoResult, ctx);
+      case 'RestoredKept':
+        return this.keepStep(msg as IoResult, ctx);
       case 'SourceRetry':
         this.retryTimer = null;
         if (this.promoting) return;
@@ -325,7 +334,10 @@ class Startup implements Actor<IoResult> {
     if (this.consistent || lsn < this.minRecoveryPoint) return;
     this.consistent = true;
     ctx.log('info', `consistent recovery state reached at ${formatLsn(lsn)}`);
-    ctx.send(ctx.parent, { type: 'ConsistentState', lsn } satisfies ConsistentState);
+    const control = this.control!;
+    ctx.send(ctx.parent, {
+      type: 'ConsistentState', lsn, systemIdentifier: control.systemIdentifier.toString(), timeline: this.timeline, segmentSize: control.walSegmentSize,
+    } satisfies ConsistentState);
   }
 
   private readWal(ctx: Context): void {
@@ -487,7 +499,7 @@ class Startup implements Actor<IoResult> {
     }
     this.restoreJob = null;
     if (step.ok && step.found) {
-      ctx.io({ kind: 'file.read', path: this.path('pg_wal/RECOVERYXLOG') }, 'RestoredRead');
+      this.keepRestored(ctx);
       return;
     }
     if (!step.ok) ctx.log('warning', step.error);
@@ -505,7 +517,37 @@ class Startup implements Actor<IoResult> {
       this.restoring = null;
       return this.nextSource(ctx);
     }
-    ctx.io({ kind: 'file.read', path: this.path('pg_wal/RECOVERYXLOG') }, 'RestoredRead');
+    this.keepRestored(ctx);
+  }
+
+  /**
+   * A restored segment is kept in pg_wal under its own name, as PostgreSQL keeps it (a
+   * cascading walsender sends it on, a restart finds it), marked `.done` — `.ready` with
+   * archive_mode = always — then read for replay.
+   */
+  private keepRestored(ctx: Context): void {
+    const { name } = this.restoring!;
+    const status = this.args.archiveMode === 'always' ? 'ready' : 'done';
+    this.keepSteps = [
+      { kind: 'file.rename', from: this.path('pg_wal/RECOVERYXLOG'), to: this.path(`pg_wal/${name}`) },
+      { kind: 'file.writeAtomic', path: this.path(`pg_wal/archive_status/${name}.${status}`), bytes: new Uint8Array(0) },
+    ];
+    this.keepStep(null, ctx);
+  }
+
+  private keepSteps: FileOp[] = [];
+
+  private keepStep(io: IoResult | null, ctx: Context): void {
+    if (io !== null && !io.ok) {
+      this.restoring = null;
+      return this.nextSource(ctx);
+    }
+    const step = this.keepSteps.shift();
+    if (step !== undefined) {
+      ctx.io(step, 'RestoredKept');
+      return;
+    }
+    ctx.io({ kind: 'file.read', path: this.path(`pg_wal/${this.restoring!.name}`) }, 'RestoredRead');
   }
 
   private onRestoredRead(io: IoResult, ctx: Context): void {

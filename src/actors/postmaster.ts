@@ -30,7 +30,8 @@ import { formatValue, requireSetting } from '../config/settings.js';
 import { commandOnly, type QueryResult } from '../sql/result.js';
 import { CHECKPOINTER, type CheckpointNow, type CheckpointerPromoted, type CheckpointerSettings } from './checkpointer.js';
 import { SHMEM, type AttachWalWriter, type ShmemSettings, type WalEnd, type WalEndRequest } from './shmem.js';
-import { STARTUP, type ConsistentState, type StartWalReceiver, type WalReceiverAttached, type WalSourceSettings } from './startup.js';
+import { STARTUP, type ConsistentState, type StartWalReceiver, type TimelineChanged, type WalReceiverAttached, type WalSourceSettings } from './startup.js';
+import type { HistoryEntry } from '../wal/timeline.js';
 import { WALSENDER, type WalSenderArgs } from './walsender.js';
 import { WALRECEIVER, type WalReceiverArgs, type WalReceiverSettings } from './walreceiver.js';
 import { DEFAULT_HBA_CONF, parseHba, type HbaRule } from '../replication/hba.js';
@@ -281,11 +282,18 @@ class Postmaster implements Actor {
         return this.startWalReceiver(msg as StartWalReceiver, ctx);
       case 'Promote':
         return this.promote(msg as PromoteRequest, ctx);
+      case 'TimelineChanged': {
+        // This standby follows its upstream onto a new timeline: its own standbys reconnect and follow in turn.
+        const m = msg as TimelineChanged;
+        if (this.standbyWal !== null) this.standbyWal = { ...this.standbyWal, timeline: m.timeline, history: m.history };
+        for (const walsender of this.walsenders.values()) ctx.stop(walsender);
+        return;
+      }
       case 'PromoteTimeout':
         return this.onPromoteTimeout((msg as Message & { tag: number }).tag, ctx);
       case 'ConsistentState': {
         const m = msg as ConsistentState;
-        this.standbyWal = { systemIdentifier: m.systemIdentifier, timeline: m.timeline, walSegmentSize: m.segmentSize };
+        this.standbyWal = { systemIdentifier: m.systemIdentifier, timeline: m.timeline, walSegmentSize: m.segmentSize, history: m.history };
         if (this.phase === 'starting') {
           if (this.setting('hot_standby')) {
             this.phase = 'running';
@@ -523,7 +531,7 @@ class Postmaster implements Actor {
 
   private walEnd: WalEnd | null = null;
   /** A standby's WAL identity (from startup at consistency), for cascading walsenders. */
-  private standbyWal: { systemIdentifier: string; timeline: number; walSegmentSize: number } | null = null;
+  private standbyWal: { systemIdentifier: string; timeline: number; walSegmentSize: number; history: readonly HistoryEntry[] } | null = null;
 
   /** A replication connection: a walsender, if the server runs as a primary and max_wal_senders allows. */
   private replConnect(msg: ReplConnect, ctx: Context): void {
@@ -546,7 +554,7 @@ class Postmaster implements Actor {
         client: msg.replyTo, connection: msg.connection, user: msg.user, applicationName: msg.applicationName, address: msg.address, pid: this.nextPid(),
         dataDir: this.args.dataDir, shmem: this.shmem!, walwriter: source, checkpointer: this.checkpointer!, hba: this.hba,
         walSenderTimeoutMs: this.setting('wal_sender_timeout'), systemIdentifier: wal.systemIdentifier,
-        timeline: wal.timeline, segmentSize: wal.walSegmentSize,
+        timeline: wal.timeline, segmentSize: wal.walSegmentSize, history: wal.history ?? [],
         directory: this.args.directory ?? null, clientServer: msg.clientServer ?? null, serverPort: this.args.port ?? null,
       } satisfies WalSenderArgs,
     });
@@ -570,7 +578,7 @@ class Postmaster implements Actor {
     this.walreceiver = ctx.spawn({
       name: this.role('walreceiver'), behaviour: WALRECEIVER,
       args: {
-        conninfo, slotName: this.setting('primary_slot_name'), startLsn: request.startLsn, timeline: request.timeline,
+        conninfo, slotName: this.setting('primary_slot_name'), startLsn: request.startLsn, timeline: request.timeline, history: request.history,
         systemIdentifier: request.systemIdentifier, segmentSize: request.segmentSize, dataDir: this.args.dataDir,
         startup: this.startup!, shmem: this.shmem!, directory: this.args.directory ?? null,
         ownServer: this.args.port === undefined ? null : { port: this.args.port, postmaster: ctx.self },

@@ -48,6 +48,7 @@ import { pgReplicationSlots, pgStatArchiver, pgStatDatabase, pgStatDatabaseConfl
 import { encodeSlot, slotNameError, slotPath, type PersistedSlot } from '../replication/slots.js';
 import { Rmgr, XactInfo, XlogInfo, StandbyInfo } from '../storage/rmgr.js';
 import type { AccessExclusiveLocksBody, RunningXactsBody, XactBody } from '../storage/records.js';
+import type { HistoryEntry } from '../wal/timeline.js';
 import { conflictError, findConflict, type Conflict, type ConflictKind } from '../conflicts/detect.js';
 import type { Oid } from '../storage/catalog.js';
 import type { RecoveryConflict } from './backend.js';
@@ -160,6 +161,8 @@ export interface RecoveryDone extends Message {
   readonly systemIdentifier: string;
   readonly timeline: number;
   readonly walSegmentSize: number;
+  /** The timeline's history (its ancestors and switch points). */
+  readonly history?: readonly HistoryEntry[];
 }
 export interface AttachWalWriter extends Message { readonly type: 'AttachWalWriter'; readonly walwriter: ActorRef }
 export interface WalEndRequest extends Message { readonly type: 'WalEndRequest'; readonly replyTo: ActorRef }
@@ -170,6 +173,7 @@ export interface WalEnd extends Message {
   readonly systemIdentifier: string;
   readonly timeline: number;
   readonly walSegmentSize: number;
+  readonly history: readonly HistoryEntry[];
 }
 export interface CheckpointRequest extends Message { readonly type: 'CheckpointRequest'; readonly replyTo: ActorRef }
 export interface CheckpointImage extends Message {
@@ -1083,7 +1087,7 @@ class Shmem implements Actor {
     if (r === null || this.walEndWaiter === null || this.pendingRecoveryDone !== null) return;
     ctx.send(this.walEndWaiter, {
       type: 'WalEnd', endLsn: this.insertEnd, lastLsn: this.lastRecord,
-      systemIdentifier: r.systemIdentifier, timeline: r.timeline, walSegmentSize: r.walSegmentSize,
+      systemIdentifier: r.systemIdentifier, timeline: r.timeline, walSegmentSize: r.walSegmentSize, history: r.history ?? [],
     } satisfies WalEnd);
     this.walEndWaiter = null;
   }

@@ -81,7 +81,13 @@ export interface StartWalReceiver extends Message {
   readonly timeline: number;
   readonly systemIdentifier: string;
   readonly segmentSize: number;
+  /** The history of `timeline`: the walreceiver names segment files by it. */
+  readonly history: readonly HistoryEntry[];
 }
+/** The standby now follows a newer timeline (its upstream was promoted). */
+export interface TimelineChanged extends Message { readonly type: 'TimelineChanged'; readonly timeline: number; readonly history: readonly HistoryEntry[] }
+/** The walreceiver fetched the upstream's newer timeline's history (written to pg_wal): recovery follows it. */
+export interface TimelineHistoryFetched extends Message { readonly type: 'TimelineHistoryFetched'; readonly timeline: number; readonly history: readonly HistoryEntry[] }
 /** After a reload: where WAL may come from now. */
 export interface WalSourceSettings extends Message {
   readonly type: 'WalSourceSettings';
@@ -98,6 +104,7 @@ export interface ConsistentState extends Message {
   readonly systemIdentifier: string;
   readonly timeline: number;
   readonly segmentSize: number;
+  readonly history: readonly HistoryEntry[];
 }
 /** The postmaster tells startup which walreceiver to tell of replay progress (null: none now). */
 export interface WalReceiverAttached extends Message { readonly type: 'WalReceiverAttached'; readonly walreceiver: ActorRef | null }
@@ -188,6 +195,16 @@ class Startup implements Actor<IoResult> {
         this.restoreDirectory = m.restoreDirectory;
         this.streamingConfigured = m.streaming;
         this.retryIntervalMs = m.retryIntervalMs;
+        return;
+      }
+      case 'TimelineHistoryFetched': {
+        const m = msg as unknown as TimelineHistoryFetched;
+        if (m.timeline <= this.timeline || this.reader === null) return;
+        this.timeline = m.timeline;
+        this.history = [...m.history];
+        this.reader.followTimeline(m.timeline, timelineSpans(m.timeline, this.history));
+        ctx.log('info', `new target timeline is ${m.timeline}`);
+        ctx.send(ctx.parent, { type: 'TimelineChanged', timeline: m.timeline, history: this.history } satisfies TimelineChanged);
         return;
       }
       case 'NoWalReceiver':
@@ -336,7 +353,7 @@ class Startup implements Actor<IoResult> {
     ctx.log('info', `consistent recovery state reached at ${formatLsn(lsn)}`);
     const control = this.control!;
     ctx.send(ctx.parent, {
-      type: 'ConsistentState', lsn, systemIdentifier: control.systemIdentifier.toString(), timeline: this.timeline, segmentSize: control.walSegmentSize,
+      type: 'ConsistentState', lsn, systemIdentifier: control.systemIdentifier.toString(), timeline: this.timeline, segmentSize: control.walSegmentSize, history: this.history,
     } satisfies ConsistentState);
   }
 
@@ -393,9 +410,9 @@ class Startup implements Actor<IoResult> {
       }
       ctx.send(this.args.shmem, {
         type: 'RecoveryDone', endLsn: r.lsn, lastLsn: reader.lastRecordLsn,
-        systemIdentifier: control.systemIdentifier.toString(), timeline: this.timeline, walSegmentSize: control.walSegmentSize,
+        systemIdentifier: control.systemIdentifier.toString(), timeline: this.timeline, walSegmentSize: control.walSegmentSize, history: this.history,
       } satisfies RecoveryDone);
-      const updated: ControlFile = { ...control, state: 'in production', time: ctx.now() };
+      const updated: ControlFile = { ...control, timeline: this.timeline, state: 'in production', time: ctx.now() };
       this.io(ctx, { kind: 'file.writeAtomic', path: this.path(CONTROL_FILE_PATH), bytes: encodeControlFile(updated) }, 'ControlWritten');
       return;
     }
@@ -585,7 +602,7 @@ class Startup implements Actor<IoResult> {
     const control = this.control!;
     ctx.send(ctx.parent, {
       type: 'StartWalReceiver', startLsn: this.receivedUpTo, timeline: this.timeline,
-      systemIdentifier: control.systemIdentifier.toString(), segmentSize: control.walSegmentSize,
+      systemIdentifier: control.systemIdentifier.toString(), segmentSize: control.walSegmentSize, history: this.history,
     } satisfies StartWalReceiver);
   }
 
@@ -747,6 +764,7 @@ class Startup implements Actor<IoResult> {
     ctx.send(this.args.shmem, {
       type: 'RecoveryDone', endLsn: promotion.switchLsn, lastLsn: this.reader!.lastRecordLsn,
       systemIdentifier: control.systemIdentifier.toString(), timeline: promotion.timeline, walSegmentSize: control.walSegmentSize,
+      history: [...this.history, { parent: this.timeline, switchpoint: promotion.switchLsn, reason: 'no recovery target specified' }],
     } satisfies RecoveryDone);
     ctx.ready();
     ctx.stop(ctx.self, NORMAL);

@@ -29,13 +29,14 @@ import type { IoResult } from '../runtime/io.js';
 import {
   LOOPBACK,
   type AuthOk, type AuthRequest, type EndOfStream, type HotStandbyFeedback, type PrimaryKeepalive, type ReplConnect, type ReplError, type Resolve, type Resolved,
-  type ScramServerFirst, type ServerGone, type StandbyStatusUpdate, type Unwatch, type Watch, type StartReplication, type SystemIdentified, type XLogData,
+  type ScramServerFirst, type ServerGone, type TimelineHistory, type TimelineHistoryFile, type StandbyStatusUpdate, type Unwatch, type Watch, type StartReplication, type SystemIdentified, type XLogData,
 } from '../replication/protocol.js';
 import { AuthClient } from '../replication/auth-client.js';
 import { formatLsn, type Lsn } from '../wal/lsn.js';
 import { segmentFileName, segmentStart, segnoOf } from '../wal/segment.js';
 import type { Applied, FeedbackXmin, ReceiverReport } from './shmem.js';
-import type { WalReceived } from './startup.js';
+import type { TimelineHistoryFetched, WalReceived } from './startup.js';
+import { parseHistory, timelineOfSegment, timelineSpans, type HistoryEntry } from '../wal/timeline.js';
 import type { SegmentReady } from './walwriter.js';
 import type { ReceiverStatus } from '../monitoring/views.js';
 
@@ -44,6 +45,8 @@ export interface WalReceiverArgs {
   readonly slotName: string;
   readonly startLsn: Lsn;
   readonly timeline: number;
+  /** The history of `timeline` (segments before a switch are named by their own timelines). */
+  readonly history?: readonly HistoryEntry[];
   readonly systemIdentifier: string;
   readonly segmentSize: number;
   readonly dataDir: string;
@@ -127,6 +130,8 @@ class WalReceiver implements Actor {
     this.receiverTimeoutMs = args.receiverTimeoutMs;
     this.retryIntervalMs = args.retryIntervalMs;
     this.hotStandbyFeedback = args.hotStandbyFeedback === true;
+    this.timeline = args.timeline;
+    this.history = args.history ?? [];
   }
 
   start(ctx: Context): void {
@@ -182,7 +187,7 @@ class WalReceiver implements Actor {
       case 'CopyBoth':
         this.phase = 'streaming';
         this.lastReceived = ctx.now();
-        ctx.log('info', `started streaming WAL from primary at ${formatLsn(this.receiveStart)} on timeline ${this.args.timeline}`);
+        ctx.log('info', `started streaming WAL from primary at ${formatLsn(this.receiveStart)} on timeline ${this.timeline}`);
         // Where this standby stands, at once (a synchronous standby counts from its first reply).
         this.sendStatus(true, ctx);
         // And its xmin, or that it has none (an xmin the upstream kept from an earlier connection goes).
@@ -212,7 +217,7 @@ class WalReceiver implements Actor {
         return this.lost(this.stage(), (msg as ReplError).error, ctx);
       case 'EndOfStream': {
         ctx.log('info', 'replication terminated by primary server');
-        ctx.log('info', `DETAIL:  End of WAL reached on timeline ${this.args.timeline} at ${formatLsn((msg as EndOfStream).walEnd)}.`);
+        ctx.log('info', `DETAIL:  End of WAL reached on timeline ${this.timeline} at ${formatLsn((msg as EndOfStream).walEnd)}.`);
         return this.retryLater(ctx);
       }
       case 'WalWritten':
@@ -221,6 +226,10 @@ class WalReceiver implements Actor {
         return this.onFlushed(msg as IoResult, ctx);
       case 'SegmentMarked':
         return this.onMarked(msg as IoResult, ctx);
+      case 'TimelineHistoryFile':
+        return this.onTimelineHistory(msg as TimelineHistoryFile, ctx);
+      case 'HistoryWritten':
+        return this.onHistoryWritten(msg as IoResult, ctx);
       case 'Applied': {
         // Reported with the next flush or status interval, as PostgreSQL does, unless a
         // remote_apply commit was replayed: its primary waits for this reply.
@@ -307,9 +316,74 @@ class WalReceiver implements Actor {
         detail: `The primary's identifier is ${msg.systemId}, the standby's identifier is ${this.args.systemIdentifier}.`,
       });
     }
+    if (msg.timeline < this.timeline) {
+      throw new PgError({
+        code: SqlState.ObjectNotInPrerequisiteState, severity: 'FATAL',
+        message: `highest timeline ${msg.timeline} of the primary is behind recovery timeline ${this.timeline}`,
+      });
+    }
+    if (msg.timeline > this.timeline) {
+      // The upstream was promoted (or follows a promotion): its history first, then WAL on its timeline.
+      ctx.log('info', `fetching timeline history file for timeline ${msg.timeline} from primary server`);
+      ctx.send(this.sender(), { type: 'TimelineHistory', timeline: msg.timeline } satisfies TimelineHistory);
+      return;
+    }
     if (this.tickTimer === null) this.tickTimer = ctx.after(this.tickMs(), { type: 'ReceiverTick' });
     this.startPending = true;
     this.startStreaming(ctx);
+  }
+
+  /**
+   * The upstream's newer timeline: followed if this standby's WAL has not gone past where
+   * that timeline forked from ours (written to pg_wal, told to startup), else refused.
+   */
+  private onTimelineHistory(msg: TimelineHistoryFile, ctx: Context): void {
+    const path = `${this.args.dataDir}/pg_wal/${msg.filename}`;
+    let history: HistoryEntry[];
+    try {
+      history = parseHistory(new TextDecoder().decode(msg.content), msg.timeline, path);
+    } catch (err) {
+      throw new PgError({ code: SqlState.DataCorrupted, severity: 'FATAL', message: (err as Error).message });
+    }
+    const fork = history.find((e) => e.parent === this.timeline);
+    if (fork === undefined) {
+      throw new PgError({ code: SqlState.ObjectNotInPrerequisiteState, severity: 'FATAL', message: `new timeline ${msg.timeline} is not a child of database system timeline ${this.timeline}` });
+    }
+    if (this.flushed > fork.switchpoint) {
+      throw new PgError({
+        code: SqlState.ObjectNotInPrerequisiteState, severity: 'FATAL',
+        message: `new timeline ${msg.timeline} forked off current database system timeline ${this.timeline} before current recovery point ${formatLsn(this.flushed)}`,
+      });
+    }
+    this.following = { timeline: msg.timeline, history };
+    ctx.io({ kind: 'file.writeAtomic', path, bytes: msg.content }, 'HistoryWritten');
+  }
+
+  private following: { timeline: number; history: HistoryEntry[] } | null = null;
+
+  private onHistoryWritten(io: IoResult, ctx: Context): void {
+    if (!io.ok) throw new Error(`could not write timeline history file: ${io.error.message}`);
+    const { timeline, history } = this.following!;
+    this.following = null;
+    this.timeline = timeline;
+    this.history = history;
+    // As PostgreSQL, streaming on the new timeline starts at the beginning of the segment:
+    // the switch segment is the new timeline's file, header and all.
+    this.flushed = segmentStart(segnoOf(this.flushed, this.args.segmentSize), this.args.segmentSize);
+    this.preallocated.clear();
+    // Startup hears before any WAL of the new timeline arrives (both go from here, in order).
+    ctx.send(this.args.startup, { type: 'TimelineHistoryFetched', timeline, history } satisfies TimelineHistoryFetched);
+    if (this.tickTimer === null) this.tickTimer = ctx.after(this.tickMs(), { type: 'ReceiverTick' });
+    this.startPending = true;
+    this.startStreaming(ctx);
+  }
+
+  private timeline: number;
+  private history: readonly HistoryEntry[];
+
+  /** The file of segment `segno`: its own timeline's, by this timeline's history. */
+  private segmentName(segno: number): string {
+    return segmentFileName(timelineOfSegment(timelineSpans(this.timeline, this.history), segno, this.args.segmentSize), segno, this.args.segmentSize);
   }
 
   /** START_REPLICATION from what is flushed, once a write still in flight from before is done. */
@@ -319,7 +393,7 @@ class WalReceiver implements Actor {
     this.startRequested = true;
     this.receiveStart = this.flushed;
     const slot = this.args.slotName === '' ? null : this.args.slotName;
-    ctx.send(this.walsender, { type: 'StartReplication', slot, startLsn: this.flushed, timeline: this.args.timeline } satisfies StartReplication);
+    ctx.send(this.walsender, { type: 'StartReplication', slot, startLsn: this.flushed, timeline: this.timeline } satisfies StartReplication);
   }
 
   private sender(): ActorRef {
@@ -371,7 +445,7 @@ class WalReceiver implements Actor {
   }
 
   private entry(segno: number): FileBatchEntry {
-    const path = `${this.args.dataDir}/pg_wal/${segmentFileName(this.args.timeline, segno, this.args.segmentSize)}`;
+    const path = `${this.args.dataDir}/pg_wal/${this.segmentName(segno)}`;
     if (this.preallocated.has(segno)) return { path, writes: [] };
     this.preallocated.add(segno);
     return { path, preallocate: this.args.segmentSize, writes: [] };
@@ -408,7 +482,7 @@ class WalReceiver implements Actor {
   private markCompleted(before: Lsn, ctx: Context): void {
     const size = this.args.segmentSize;
     for (let segno = segnoOf(before, size); segmentStart(segno + 1, size) <= this.flushed; segno++) {
-      this.toMark.push(segmentFileName(this.args.timeline, segno, size));
+      this.toMark.push(this.segmentName(segno));
     }
     this.markNext(ctx);
   }
@@ -520,8 +594,8 @@ class WalReceiver implements Actor {
   private report(ctx: Context): void {
     const status: ReceiverStatus = {
       pid: this.args.pid, status: this.phase === 'streaming' ? 'streaming' : this.phase === 'waiting' ? 'waiting' : 'starting',
-      receiveStartLsn: this.receiveStart, receiveStartTli: this.args.timeline, writtenLsn: Math.max(this.written, this.flushed), flushedLsn: this.flushed,
-      receivedTli: this.args.timeline, lastMsgSendTime: this.lastSendTime, lastMsgReceiptTime: this.lastReceived === 0 ? null : this.lastReceived,
+      receiveStartLsn: this.receiveStart, receiveStartTli: this.timeline, writtenLsn: Math.max(this.written, this.flushed), flushedLsn: this.flushed,
+      receivedTli: this.timeline, lastMsgSendTime: this.lastSendTime, lastMsgReceiptTime: this.lastReceived === 0 ? null : this.lastReceived,
       latestEndLsn: this.latestEnd, latestEndTime: this.latestEndTime, slotName: this.args.slotName === '' ? null : this.args.slotName,
       senderHost: this.conninfo.host ?? null, senderPort: this.conninfo.port === undefined ? null : Number(this.conninfo.port),
       conninfo: this.args.conninfo.replace(/password=('[^']*'|\S+)/, 'password=********'),

@@ -29,8 +29,9 @@ import {
   MAX_SEND_SIZE, SEND_WINDOW,
   type AuthOk, type AuthRequest, type BackupEnd, type BackupFile, type BackupStart, type CopyBoth, type EndOfStream, type PasswordMessage,
   type HotStandbyFeedback, type PrimaryKeepalive, type ReplError, type ScramClientFinal, type ScramClientFirst, type ScramServerFirst, type StandbyStatusUpdate,
-  type StartReplication, type SystemIdentified, type Unwatch, type Watch, type XLogData,
+  type StartReplication, type SystemIdentified, type TimelineHistory, type TimelineHistoryFile, type Unwatch, type Watch, type XLogData,
 } from '../replication/protocol.js';
+import { historyFileName, timelineOfSegment, timelineSpans, type HistoryEntry, type TimelineSpan } from '../wal/timeline.js';
 import { ScramServer, scramVerifier } from '../replication/scram.js';
 import { formatLsn, type Lsn } from '../wal/lsn.js';
 import { parseSegmentFileName, segmentFileName, segmentStart, segnoOf } from '../wal/segment.js';
@@ -58,6 +59,8 @@ export interface WalSenderArgs {
   readonly walSenderTimeoutMs: number;
   readonly systemIdentifier: string;
   readonly timeline: number;
+  /** The history of `timeline` (its ancestors and their switch points): old segments are read from their own timelines' files. */
+  readonly history?: readonly HistoryEntry[];
   readonly segmentSize: number;
   readonly directory: ActorRef | null;
   /** The standby this connection comes from, if a walreceiver: its going away ends us. */
@@ -161,6 +164,7 @@ class WalSender implements Actor {
       case 'IdentifySystem':
       case 'StartReplication':
       case 'BaseBackup':
+      case 'TimelineHistory':
         // Commands wait for the walwriter's first word on where WAL is flushed.
         if (!this.flushKnown) {
           this.deferred.push(msg);
@@ -188,6 +192,8 @@ class WalSender implements Actor {
         return this.onWalRead(msg as IoResult, ctx);
       case 'StandbyStatusUpdate':
         return this.onReply(msg as StandbyStatusUpdate, ctx);
+      case 'HistoryRead':
+        return this.onHistoryRead(msg as IoResult, ctx);
       case 'HotStandbyFeedback': {
         // The standby's oldest snapshot (0: none, or feedback turned off): VACUUM here keeps what it may see.
         this.lastHeard = ctx.now();
@@ -237,7 +243,35 @@ class WalSender implements Actor {
         return this.startReplication(msg as StartReplication, ctx);
       case 'BaseBackup':
         return this.startBackup(ctx);
+      case 'TimelineHistory': {
+        const timeline = (msg as TimelineHistory).timeline;
+        if (timeline <= 1 || timeline > this.args.timeline) {
+          throw new PgError({ code: SqlState.UndefinedFile, message: `could not open file "pg_wal/${historyFileName(timeline)}": No such file or directory` });
+        }
+        this.historyWanted = timeline;
+        ctx.io({ kind: 'file.read', path: `${this.args.dataDir}/pg_wal/${historyFileName(timeline)}` }, 'HistoryRead');
+        return;
+      }
     }
+  }
+
+  private historyWanted = 0;
+
+  private onHistoryRead(io: IoResult, ctx: Context): void {
+    const filename = historyFileName(this.historyWanted);
+    const content = io.ok ? (io.value as Uint8Array | null) : null;
+    if (content === null) throw new PgError({ code: SqlState.UndefinedFile, message: `could not open file "pg_wal/${filename}": No such file or directory` });
+    this.tell(ctx, { type: 'TimelineHistoryFile', timeline: this.historyWanted, filename, content } satisfies TimelineHistoryFile);
+  }
+
+  /** The timeline and its ancestors, as spans of WAL. */
+  private get spans(): TimelineSpan[] {
+    return timelineSpans(this.args.timeline, this.args.history ?? []);
+  }
+
+  /** The file holding segment `segno` (an older timeline's, before a switch). */
+  private segmentName(segno: number): string {
+    return segmentFileName(timelineOfSegment(this.spans, segno, this.args.segmentSize), segno, this.args.segmentSize);
   }
 
   /** Sends to the client, tagged with its connection number. */
@@ -282,7 +316,15 @@ class WalSender implements Actor {
   private startReplication(msg: StartReplication, ctx: Context): void {
     if (this.phase !== 'ready') throw new PgError({ code: SqlState.ProtocolViolation, message: 'START_REPLICATION is not allowed now' });
     if (msg.timeline !== this.args.timeline) {
-      throw new PgError({ code: SqlState.UndefinedObject, message: `requested timeline ${msg.timeline} is not in this server's history` });
+      const span = this.spans.find((s) => s.timeline === msg.timeline);
+      if (span === undefined) throw new PgError({ code: SqlState.UndefinedObject, message: `requested timeline ${msg.timeline} is not in this server's history` });
+      if (span.end !== null && msg.startLsn > span.end) {
+        throw new PgError({
+          code: SqlState.ObjectNotInPrerequisiteState,
+          message: `requested starting point ${formatLsn(msg.startLsn)} on timeline ${msg.timeline} is not in this server's history`,
+          detail: `This server's history forked from timeline ${msg.timeline} at ${formatLsn(span.end)}.`,
+        });
+      }
     }
     if (msg.startLsn > this.flushed) {
       throw new PgError({
@@ -340,7 +382,7 @@ class WalSender implements Actor {
   }
 
   private walPath(segno: number): string {
-    return `${this.args.dataDir}/pg_wal/${segmentFileName(this.args.timeline, segno, this.args.segmentSize)}`;
+    return `${this.args.dataDir}/pg_wal/${this.segmentName(segno)}`;
   }
 
   private onWalRead(io: IoResult, ctx: Context): void {
@@ -348,7 +390,7 @@ class WalSender implements Actor {
     if (this.phase !== 'streaming') return;
     const bytes = io.ok ? (io.value as Uint8Array | null) : null;
     if (bytes === null || bytes.length === 0) {
-      const name = segmentFileName(this.args.timeline, segnoOf(this.sent, this.args.segmentSize), this.args.segmentSize);
+      const name = this.segmentName(segnoOf(this.sent, this.args.segmentSize));
       throw new PgError({ code: SqlState.UndefinedFile, message: `requested WAL segment ${name} has already been removed` });
     }
     const start = this.sent;
@@ -478,7 +520,7 @@ class WalSender implements Actor {
     const first = segnoOf(backup.startLsn, this.args.segmentSize);
     const last = segnoOf(Math.max(backup.endLsn - 1, backup.startLsn), this.args.segmentSize);
     const segments: string[] = [];
-    for (let s = first; s <= last; s++) segments.push(`pg_wal/${segmentFileName(this.args.timeline, s, this.args.segmentSize)}`);
+    for (let s = first; s <= last; s++) segments.push(`pg_wal/${this.segmentName(s)}`);
     backup.files = [...BACKUP_CONFIG_FILES, ...segments, CONTROL_FILE_PATH];
     const totalBytes = image.length + segments.length * this.args.segmentSize;
     this.tell(ctx, { type: 'BackupStart', startLsn: backup.startLsn, timeline: this.args.timeline, totalBytes } satisfies BackupStart);

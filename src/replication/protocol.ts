@@ -69,6 +69,9 @@ export interface StartReplication extends Message {
   readonly timeline: number;
 }
 export interface CopyBoth extends Message { readonly type: 'CopyBoth' }
+/** TIMELINE_HISTORY: the history file of `timeline` (a standby following its upstream's promotion). */
+export interface TimelineHistory extends Message { readonly type: 'TimelineHistory'; readonly timeline: number }
+export interface TimelineHistoryFile extends Message { readonly type: 'TimelineHistoryFile'; readonly timeline: number; readonly filename: string; readonly content: Uint8Array }
 
 export interface XLogData extends Message {
   readonly type: 'XLogData';

@@ -48,7 +48,7 @@ type Gathered =
   | { readonly kind: 'end'; readonly reason: string; readonly foreign: boolean };
 
 export class WalReader {
-  private readonly options: WalReaderOptions;
+  private options: WalReaderOptions;
   private readonly segments = new Map<SegmentNumber, Uint8Array | null>();
   private pos: Lsn;
   private prev: Lsn;
@@ -146,6 +146,14 @@ export class WalReader {
 
   private fileName(segno: SegmentNumber): string {
     return segmentFileName(this.timelineOf(segno), segno, this.options.segmentSize);
+  }
+
+  /**
+   * Follows a newer timeline from here on (a standby whose upstream was promoted): segments
+   * are expected from the timelines of this history. What was supplied stays.
+   */
+  followTimeline(timeline: TimelineId, spans: readonly TimelineSpan[]): void {
+    this.options = { ...this.options, timeline, timelines: spans };
   }
 
   /** The bytes supplied for segment `segno` (undefined: none yet; null: it does not exist). */

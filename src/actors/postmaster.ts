@@ -29,13 +29,13 @@ import { parseConfFile, renderAutoConf } from '../config/conffile.js';
 import { formatValue, requireSetting } from '../config/settings.js';
 import { commandOnly, type QueryResult } from '../sql/result.js';
 import { CHECKPOINTER, type CheckpointNow, type CheckpointerPromoted, type CheckpointerSettings } from './checkpointer.js';
-import { SHMEM, type AttachWalWriter, type ShmemSettings, type WalEnd, type WalEndRequest } from './shmem.js';
+import { SHMEM, type AttachWalWriter, type Fence, type ShmemSettings, type WalEnd, type WalEndRequest } from './shmem.js';
 import { STARTUP, type ConsistentState, type StartWalReceiver, type TimelineChanged, type WalReceiverAttached, type WalSourceSettings } from './startup.js';
-import type { HistoryEntry } from '../wal/timeline.js';
+import { parseHistoryFileName, type HistoryEntry } from '../wal/timeline.js';
 import { WALSENDER, type WalSenderArgs } from './walsender.js';
 import { WALRECEIVER, type WalReceiverArgs, type WalReceiverSettings } from './walreceiver.js';
 import { DEFAULT_HBA_CONF, parseHba, type HbaRule } from '../replication/hba.js';
-import type { Register, ReplConnect, Unregister } from '../replication/protocol.js';
+import type { NewestPeerTimeline, NewestPeerTimelineIs, Register, ReplConnect, ServerIdentity, Unregister } from '../replication/protocol.js';
 import { WALWRITER, type AttachArchiver, type AttachCheckpointer, type WalWriterSettings } from './walwriter.js';
 import type { PromoteRequest, Promoted } from './backend.js';
 import { ARCHIVER, type ArchiverArgs, type ArchiverSettings } from './archiver.js';
@@ -282,10 +282,15 @@ class Postmaster implements Actor {
         return this.startWalReceiver(msg as StartWalReceiver, ctx);
       case 'Promote':
         return this.promote(msg as PromoteRequest, ctx);
+      case 'NewestPeerTimelineIs':
+        return this.onNewestPeerTimeline(msg as NewestPeerTimelineIs, ctx);
+      case 'FenceArchiveListed':
+        return this.onFenceArchiveListed(msg as IoResult, ctx);
       case 'TimelineChanged': {
         // This standby follows its upstream onto a new timeline: its own standbys reconnect and follow in turn.
         const m = msg as TimelineChanged;
         if (this.standbyWal !== null) this.standbyWal = { ...this.standbyWal, timeline: m.timeline, history: m.history };
+        if (this.standbyWal !== null) this.tellIdentity(this.standbyWal.systemIdentifier, m.timeline, ctx);
         for (const walsender of this.walsenders.values()) ctx.stop(walsender);
         return;
       }
@@ -294,6 +299,7 @@ class Postmaster implements Actor {
       case 'ConsistentState': {
         const m = msg as ConsistentState;
         this.standbyWal = { systemIdentifier: m.systemIdentifier, timeline: m.timeline, walSegmentSize: m.segmentSize, history: m.history };
+        this.tellIdentity(m.systemIdentifier, m.timeline, ctx);
         if (this.phase === 'starting') {
           if (this.setting('hot_standby')) {
             this.phase = 'running';
@@ -525,7 +531,57 @@ class Postmaster implements Actor {
       ctx.send(this.walwriter, { type: 'AttachArchiver', archiver: this.archiver! } satisfies AttachArchiver);
     }
     this.walEnd = end;
+    this.tellIdentity(end.systemIdentifier, end.timeline, ctx);
     if (promoted) return this.finishPromotion(ctx);
+    this.checkFence(end, ctx);
+  }
+
+  /** The address book learns this server's timeline (fencing compares them). */
+  private tellIdentity(systemIdentifier: string, timeline: number, ctx: Context): void {
+    if (this.args.directory == null || this.args.port === undefined) return;
+    ctx.send(this.args.directory, { type: 'ServerIdentity', port: this.args.port, systemIdentifier, timeline } satisfies ServerIdentity);
+  }
+
+  /**
+   * Fencing: a primary starting while a newer timeline of its database system exists — on a
+   * peer in the address book, or as a history file in the built-in archive — was superseded
+   * by a promotion. It comes up refusing writes, saying why, rather than as a second primary.
+   */
+  private checkFence(end: WalEnd, ctx: Context): void {
+    if (this.args.directory == null || this.args.port === undefined) return this.checkArchiveFence(end, ctx);
+    ctx.send(this.args.directory, { type: 'NewestPeerTimeline', port: this.args.port, systemIdentifier: end.systemIdentifier, replyTo: ctx.self } satisfies NewestPeerTimeline);
+  }
+
+  private onNewestPeerTimeline(msg: NewestPeerTimelineIs, ctx: Context): void {
+    const end = this.walEnd!;
+    if (msg.peer !== null && msg.peer.timeline > end.timeline) {
+      return this.fence(`Timeline ${msg.peer.timeline} exists on the server at port ${msg.peer.port}; this server's timeline ${end.timeline} was superseded by a promotion.`, ctx);
+    }
+    this.checkArchiveFence(end, ctx);
+  }
+
+  private checkArchiveFence(end: WalEnd, ctx: Context): void {
+    const directory = this.setting<string>('basic_archive.archive_directory');
+    if (directory === '') return this.startCheckpointer(ctx);
+    ctx.io({ kind: 'file.list', dir: directory }, 'FenceArchiveListed');
+  }
+
+  private onFenceArchiveListed(io: IoResult, ctx: Context): void {
+    const end = this.walEnd!;
+    let newest = 0;
+    for (const name of (io.ok ? (io.value as string[] | null) : null) ?? []) newest = Math.max(newest, parseHistoryFileName(name.replace(/\.gz$/, '')) ?? 0);
+    if (newest > end.timeline) {
+      return this.fence(`Timeline ${newest}'s history file is in the archive "${this.setting<string>('basic_archive.archive_directory')}"; this server's timeline ${end.timeline} was superseded by a promotion.`, ctx);
+    }
+    this.startCheckpointer(ctx);
+  }
+
+  private fence(detail: string, ctx: Context): void {
+    const hint = 'Rewind this server into a standby of the new primary (server.rewind(), walship rewind), or remove it.';
+    ctx.log('warning', 'this server is fenced: it refuses writes');
+    ctx.log('info', `DETAIL:  ${detail}`);
+    ctx.log('info', `HINT:  ${hint}`);
+    ctx.send(this.shmem!, { type: 'Fence', detail, hint } satisfies Fence);
     this.startCheckpointer(ctx);
   }
 

@@ -112,6 +112,8 @@ export type SlotAcquired =
   | (Message & { readonly type: 'SlotAcquired'; readonly ok: false; readonly error: PgErrorFields });
 /** `feedback`: the standby has sent hot_standby_feedback (its xmin, 0 meaning none), so its slot takes it. */
 export interface WalSenderReport extends Message, WalSenderStatus { readonly type: 'WalSenderReport'; readonly feedback?: boolean }
+/** Fencing: this former primary was superseded by a promotion elsewhere; it refuses writes, saying why. */
+export interface Fence extends Message { readonly type: 'Fence'; readonly detail: string; readonly hint: string }
 /** A hot standby's oldest xmin now, for its walreceiver's hot_standby_feedback. */
 export interface FeedbackXmin extends Message { readonly type: 'FeedbackXmin'; readonly xmin: Xid }
 export interface WalSenderGone extends Message { readonly type: 'WalSenderGone'; readonly pid: number; readonly slot: string | null }
@@ -310,6 +312,11 @@ class Shmem implements Actor {
           return;
         }
         this.replay(replay, ctx);
+        return;
+      }
+      case 'Fence': {
+        const m = msg as Fence;
+        this.fenced = { detail: m.detail, hint: m.hint };
         return;
       }
       case 'ConflictDeadline':
@@ -554,6 +561,7 @@ class Shmem implements Actor {
       params: msg.params as ExecuteOptions['params'], defaultIsolation: msg.isolation, now: ctx.now(),
       currentWalLsn: this.insertEnd, inRecovery: this.recovering, database: msg.database,
       defaultReadOnly: msg.readOnly === true, system: this.systemHooks(ctx), random: () => ctx.random(),
+      ...(this.fenced === null ? {} : { fenced: this.fenced }),
     };
     this.slotIo = [];
     const outcome = this.engine.execute(msg.session, msg.statement, options);
@@ -1062,6 +1070,8 @@ class Shmem implements Actor {
   }
 
   private pendingRecoveryDone: RecoveryDone | null = null;
+  /** Fencing: set once at start when a newer timeline exists elsewhere (see the postmaster). */
+  private fenced: { detail: string; hint: string } | null = null;
   private walEndWaiter: ActorRef | null = null;
 
   /**

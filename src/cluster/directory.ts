@@ -18,7 +18,7 @@
 import { defineBehaviour, type Actor, type ActorRef, type Message } from '../runtime/actor.js';
 import type { Context } from '../runtime/context.js';
 import { refKey } from '../runtime/actor.js';
-import type { Partition, Register, Resolve, Resolved, ServerGone, Unregister, Unwatch, Watch } from '../replication/protocol.js';
+import type { NewestPeerTimeline, NewestPeerTimelineIs, Partition, Register, Resolve, Resolved, ServerGone, ServerIdentity, Unregister, Unwatch, Watch } from '../replication/protocol.js';
 
 
 /** Host names that reach this machine's servers. */
@@ -28,6 +28,8 @@ class Directory implements Actor {
   private readonly byPort = new Map<number, ActorRef>();
   /** Watchers by port, then by ref key; each with the port of the server it runs in, if any. */
   private readonly watchers = new Map<number, Map<string, { ref: ActorRef; from: number | undefined }>>();
+  /** Each server's database system and timeline, as it last said (kept while it is down). */
+  private readonly identities = new Map<number, { systemIdentifier: string; timeline: number }>();
   /** Cut links, as "low:high" port pairs. */
   private readonly cut = new Set<string>();
 
@@ -72,6 +74,22 @@ class Directory implements Actor {
         }
         const postmaster = LOCAL_HOSTS.has(m.host) ? (this.byPort.get(m.port) ?? null) : null;
         ctx.send(m.replyTo, { type: 'Resolved', postmaster } satisfies Resolved);
+        return;
+      }
+      case 'ServerIdentity': {
+        const m = msg as ServerIdentity;
+        this.identities.set(m.port, { systemIdentifier: m.systemIdentifier, timeline: m.timeline });
+        return;
+      }
+      case 'NewestPeerTimeline': {
+        const m = msg as NewestPeerTimeline;
+        let peer: { port: number; timeline: number } | null = null;
+        for (const [port, identity] of this.identities) {
+          // A server that is down still counts: its data directory holds the newer timeline.
+          if (port === m.port || identity.systemIdentifier !== m.systemIdentifier) continue;
+          if (peer === null || identity.timeline > peer.timeline) peer = { port, timeline: identity.timeline };
+        }
+        ctx.send(m.replyTo, { type: 'NewestPeerTimelineIs', peer } satisfies NewestPeerTimelineIs);
         return;
       }
       case 'Partition': {

@@ -138,6 +138,11 @@ export interface ServerGone extends Message { readonly type: 'ServerGone'; reado
  * true) or mended. A cut resets their connections at both ends and refuses new ones
  * ("No route to host") until it is mended.
  */
+/** A server's WAL identity, kept in the address book (fencing asks who runs a newer timeline). */
+export interface ServerIdentity extends Message { readonly type: 'ServerIdentity'; readonly port: number; readonly systemIdentifier: string; readonly timeline: number }
+/** The newest timeline of the same database system among the other registered servers. */
+export interface NewestPeerTimeline extends Message { readonly type: 'NewestPeerTimeline'; readonly port: number; readonly systemIdentifier: string; readonly replyTo: ActorRef }
+export interface NewestPeerTimelineIs extends Message { readonly type: 'NewestPeerTimelineIs'; readonly peer: { readonly port: number; readonly timeline: number } | null }
 export interface Partition extends Message { readonly type: 'Partition'; readonly a: number; readonly b: number; readonly cut: boolean }
 
 /** Largest XLogData payload (PostgreSQL's MAX_SEND_SIZE is 16 WAL pages: 128 kB). */

@@ -63,6 +63,11 @@ export interface ExecuteOptions {
   readonly random?: () => number;
   /** Views and functions the server serves (pg_stat_replication, pg_last_wal_receive_lsn(), ...). */
   readonly system?: SystemHooks;
+  /**
+   * The server is fenced (a former primary whose timeline was superseded): every transaction
+   * is read-only, and a refused write says why with this DETAIL and HINT.
+   */
+  readonly fenced?: { readonly detail: string; readonly hint: string };
 }
 
 export type { SystemHooks } from './system.js';
@@ -195,7 +200,7 @@ export class Engine {
     this.waitsFor.delete(session);
     this.inRecovery = options.inRecovery;
     const existing = this.sessions.get(session);
-    const txn = existing ?? newTransaction(session, false, options.defaultIsolation, options.inRecovery || options.defaultReadOnly === true, options.now);
+    const txn = existing ?? newTransaction(session, false, options.defaultIsolation, options.inRecovery || options.fenced !== undefined || options.defaultReadOnly === true, options.now);
     if (txn.failed && !(stmt.kind === 'TransactionStmt' && ['TRANS_STMT_ROLLBACK', 'TRANS_STMT_COMMIT', 'TRANS_STMT_ROLLBACK_TO'].includes(stmt.node['kind'] as string))) {
       return this.fail(new PgError({ code: SqlState.InFailedSqlTransaction, message: 'current transaction is aborted, commands ignored until end of transaction block' }));
     }
@@ -222,6 +227,9 @@ export class Engine {
         return { kind: 'wait', blocker: key, records: this.records };
       }
       if (!(err instanceof PgError)) throw err;
+      const fence = options.fenced;
+      // A fenced server says why it refuses the write.
+      if (fence !== undefined && err.code === SqlState.ReadOnlySqlTransaction) return this.failTransaction(session, txn, new PgError({ ...err.toFields(), detail: fence.detail, hint: fence.hint }));
       return this.failTransaction(session, txn, err);
     }
   }
@@ -285,7 +293,7 @@ export class Engine {
           return { kind: 'done', result: commandOnly('BEGIN'), records: [], commit: null };
         }
         const readOnly = readOnlyOption(node);
-        const fresh = newTransaction(session, true, isolationOption(node) ?? options.defaultIsolation, options.inRecovery || (readOnly ?? options.defaultReadOnly === true), options.now);
+        const fresh = newTransaction(session, true, isolationOption(node) ?? options.defaultIsolation, options.inRecovery || options.fenced !== undefined || (readOnly ?? options.defaultReadOnly === true), options.now);
         this.sessions.set(session, fresh);
         // As in PostgreSQL, the block has begun when its READ WRITE option is refused: it is failed.
         if (readOnly === false && options.inRecovery) return this.failTransaction(session, fresh, readWriteDuringRecoveryError());

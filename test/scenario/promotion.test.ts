@@ -121,4 +121,23 @@ describe('promotion', function () {
     expect(lost, `acknowledged commits missing after failover (of ${acknowledged.length})`).to.deep.equal([]);
     await s1.query('INSERT INTO t VALUES (-1, -1)');
   });
+
+  it('fences the old primary: restarted after a standby was promoted, it refuses writes and says why', async () => {
+    const primary = await cluster().initPrimary('primary', { walSegmentSize: SEG });
+    await primary.query('CREATE TABLE t (x int)');
+    const standby = await cluster().addStandby('standby');
+    await caughtUp(primary, standby);
+    await primary.stop();
+    expect(await standby.promote()).to.equal(true);
+    await primary.start();
+    const refused = await primary.query('INSERT INTO t VALUES (1)').then(() => null, (err: unknown) => err);
+    expect(refused).to.be.instanceOf(PgError);
+    expect((refused as PgError).toFields()).to.include({
+      code: '25006', message: 'cannot execute INSERT in a read-only transaction',
+      detail: `Timeline 2 exists on the server at port ${standby.port}; this server's timeline 1 was superseded by a promotion.`,
+    });
+    expect((refused as PgError).hint).to.include('Rewind this server');
+    expect((await primary.query('SELECT count(*) AS n FROM t')).rows[0]!['n'], 'reads still work').to.equal(0);
+    expect(log(primary)).to.include('WARNING:  this server is fenced: it refuses writes');
+  });
 });

@@ -53,6 +53,9 @@ import { conflictError, findConflict, type Conflict, type ConflictKind } from '.
 import type { Oid } from '../storage/catalog.js';
 import type { RecoveryConflict } from './backend.js';
 
+/** Where a server records the commits it acknowledged (see Shmem.acknowledge). */
+export const ACK_LOG = 'pg_acknowledged/acks';
+
 export interface Execute extends Message {
   readonly type: 'Execute';
   readonly session: string;
@@ -319,6 +322,11 @@ class Shmem implements Actor {
         this.fenced = { detail: m.detail, hint: m.hint };
         return;
       }
+      case 'AckDirMade':
+        this.ackDir = 'ready';
+        return this.writeAcks(ctx);
+      case 'AcksWritten':
+        return this.onAcksWritten(msg as IoResult, ctx);
       case 'ConflictDeadline':
         return this.onConflictDeadline(ctx);
       case 'ConflictDeadlockCheck':
@@ -606,7 +614,7 @@ class Shmem implements Actor {
         this.wake(c);
       } else if (msg.synchronousCommit === 'off') {
         this.engine.finishCommit(commit);
-        reply();
+        this.acknowledge(commit, inserted.endLsn, 'off', reply, c);
         this.wake(c);
       } else {
         // The commit becomes visible, and is acknowledged, only once it is on disk, and on
@@ -617,7 +625,9 @@ class Shmem implements Actor {
             this.engine.finishCommit(commit);
             if (outcome.kind === 'done') {
               const result = notice === undefined ? outcome.result : { ...outcome.result, notices: [notice] };
-              ctx.send(msg.replyTo, { type: 'Executed', tag: msg.tag, ok: true, result } satisfies Executed);
+              // A cancelled wait acknowledges the commit as durable here only.
+              const level = notice === undefined ? msg.synchronousCommit : 'local';
+              this.acknowledge(commit, inserted.endLsn, level, () => ctx.send(msg.replyTo, { type: 'Executed', tag: msg.tag, ok: true, result } satisfies Executed), c3);
             }
             this.wake(c3);
           };
@@ -629,6 +639,44 @@ class Shmem implements Actor {
         });
       }
     });
+  }
+
+  /**
+   * Before a commit is acknowledged to its client, it is recorded as acknowledged, with its
+   * level, in pg_acknowledged/acks (written, not fsynced: a server crash keeps it, only an
+   * OS crash could lose its tail). A rewind reads it to say which of the transactions it
+   * discards a client was told had committed. Written in batches: the replies wait for them.
+   */
+  private acknowledge(xid: Xid, lsn: Lsn, level: string, send: () => void, ctx: Context): void {
+    this.ackQueue.push({ line: `${xid} ${formatLsn(lsn)} ${level}\n`, send });
+    this.writeAcks(ctx);
+  }
+
+  private readonly ackQueue: { line: string; send: () => void }[] = [];
+  private ackWriting: { line: string; send: () => void }[] | null = null;
+  private ackDir: 'none' | 'making' | 'ready' = 'none';
+
+  private writeAcks(ctx: Context): void {
+    if (this.ackWriting !== null || this.ackQueue.length === 0) return;
+    if (this.ackDir !== 'ready') {
+      if (this.ackDir === 'none') {
+        this.ackDir = 'making';
+        ctx.io({ kind: 'file.mkdir', path: `${this.dataDir()}/pg_acknowledged` }, 'AckDirMade');
+      }
+      return;
+    }
+    const batch = this.ackQueue.splice(0);
+    this.ackWriting = batch;
+    ctx.io({ kind: 'file.append', path: `${this.dataDir()}/${ACK_LOG}`, bytes: new TextEncoder().encode(batch.map((a) => a.line).join('')) }, 'AcksWritten');
+  }
+
+  private onAcksWritten(io: IoResult, ctx: Context): void {
+    const batch = this.ackWriting!;
+    this.ackWriting = null;
+    // The record is advisory: a failed write costs the rewind report its certainty, not the commit.
+    if (!io.ok) ctx.log('warning', `could not write to file "${this.dataDir()}/${ACK_LOG}": ${io.error.message}`);
+    for (const ack of batch) ack.send();
+    this.writeAcks(ctx);
   }
 
   /**

@@ -11,6 +11,7 @@
  * the cluster's address book; `server.conninfo` is the connection string to reach it.
  * `addStandby` makes a standby as pg_basebackup -R does and starts it.
  */
+import { existsSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Query, QueryDone } from '../actors/backend.js';
 import { BASEBACKUP, type BaseBackupArgs, type BaseBackupDone, type BaseBackupProgress } from '../actors/basebackup.js';
@@ -26,6 +27,21 @@ import '../runtime/placement.js';
 import { supervisor, type Children } from '../runtime/supervisor.js';
 import type { QueryResult } from '../sql/result.js';
 import { DEFAULT_SEGMENT_SIZE } from '../wal/segment.js';
+import { formatLsn } from '../wal/lsn.js';
+import { planRewind, type DiscardedTransaction } from './rewind.js';
+
+/** What `server.rewind()` did: where the timelines parted, and what it discarded. */
+export interface RewindReport {
+  readonly sourceTimeline: number;
+  readonly targetTimeline: number;
+  readonly commonTimeline: number;
+  readonly divergedAt: string;
+  /** Where the rewound server's own WAL ended. */
+  readonly targetEnd: string;
+  /** Transactions only the rewound server had: gone now. */
+  readonly discarded: readonly DiscardedTransaction[];
+  readonly copiedBytes: number;
+}
 
 export type ServerPlacement = 'inline' | 'thread' | 'process';
 export type SettingInput = string | number | boolean;
@@ -129,28 +145,37 @@ export class Cluster {
     const primaryConninfo = [upstream.conninfo, `application_name=${name}`, options.conninfo ?? ''].filter((p) => p !== '').join(' ');
     const recoverySettings: Record<string, string> = { ...settingsText(options.settings), ...(options.streaming === false ? {} : { primary_conninfo: primaryConninfo }) };
     if (options.slot !== undefined) recoverySettings['primary_slot_name'] = options.slot;
-    const replies = this.kernel.inbox(`${name}/pg_basebackup`);
-    try {
-      this.kernel.spawn({
-        name: `${name}/pg_basebackup`, behaviour: BASEBACKUP,
-        args: { conninfo: primaryConninfo, dataDir, directory: this.directory, replyTo: replies.ref, recoverySettings } satisfies BaseBackupArgs,
-      });
-      for (;;) {
-        const reply = await replies.next<BaseBackupProgress | BaseBackupDone>(REPLY_TIMEOUT_MS);
-        if (reply.type === 'BaseBackupProgress') {
-          options.onProgress?.(reply.bytes, reply.totalBytes);
-          continue;
-        }
-        if (!reply.ok) throw new PgError({ ...reply.error, message: `pg_basebackup: error: ${reply.error.message}` });
-        break;
-      }
-    } finally {
-      replies.close();
-    }
+    await this.baseBackup(name, dataDir, primaryConninfo, recoverySettings, options.onProgress);
     const server = new Server(this, name, dataDir, this.nextPort++, upstream.walSegmentSize, {});
     this.servers.set(name, server);
     await server.start(false);
     return server;
+  }
+
+  /** pg_basebackup -R: `dataDir` (new) from the server at `conninfo`, written as a standby of it. Resolves to the bytes copied. */
+  async baseBackup(
+    name: string, dataDir: string, conninfo: string, recoverySettings: Readonly<Record<string, string>>, onProgress?: (bytes: number, totalBytes: number) => void,
+  ): Promise<number> {
+    const replies = this.kernel.inbox(`${name}/pg_basebackup`);
+    let copied = 0;
+    try {
+      this.kernel.spawn({
+        name: `${name}/pg_basebackup`, behaviour: BASEBACKUP,
+        args: { conninfo, dataDir, directory: this.directory, replyTo: replies.ref, recoverySettings } satisfies BaseBackupArgs,
+      });
+      for (;;) {
+        const reply = await replies.next<BaseBackupProgress | BaseBackupDone>(REPLY_TIMEOUT_MS);
+        if (reply.type === 'BaseBackupProgress') {
+          copied = reply.bytes;
+          onProgress?.(reply.bytes, reply.totalBytes);
+          continue;
+        }
+        if (!reply.ok) throw new PgError({ ...reply.error, message: `pg_basebackup: error: ${reply.error.message}` });
+        return copied;
+      }
+    } finally {
+      replies.close();
+    }
   }
 
   server(name: string): Server {
@@ -287,6 +312,38 @@ export class Server {
   }
 
   /** The operating-system process id of a server in the `process` placement (for kill -9). */
+  /**
+   * pg_rewind: turns this former primary (stopped) into a standby of `source`, the primary
+   * that replaced it. Works out where their timelines diverged and which of this server's
+   * transactions lie past that point (discarded: each says whether a client was told it had
+   * committed, and at which level), copies the source's state as of now (walship keeps its
+   * data as one image, so what changed is copied whole, as a base backup), keeps this
+   * server's logs, writes standby.signal and primary_conninfo, and starts it: it replays and
+   * streams from the source. If the two have no common timeline, says so and how to make
+   * the standby instead.
+   */
+  async rewind(options: { source: Server }): Promise<RewindReport> {
+    if (this.running) throw new Error(`pg_rewind: error: target server "${this.name}" must be shut down`);
+    const plan = planRewind(this.dataDir, options.source.dataDir);
+    const fresh = `${this.dataDir}.rewind`;
+    rmSync(fresh, { recursive: true, force: true });
+    const conninfo = `${options.source.conninfo} application_name=${this.name}`;
+    const copiedBytes = await this.cluster.baseBackup(this.name, fresh, conninfo, { primary_conninfo: conninfo });
+    // This server's own history stays with it: its logs, and what it acknowledged.
+    for (const keep of ['log', 'pg_acknowledged']) {
+      if (!existsSync(join(this.dataDir, keep))) continue;
+      rmSync(join(fresh, keep), { recursive: true, force: true });
+      renameSync(join(this.dataDir, keep), join(fresh, keep));
+    }
+    rmSync(this.dataDir, { recursive: true, force: true });
+    renameSync(fresh, this.dataDir);
+    await this.start(false);
+    return {
+      sourceTimeline: plan.sourceTimeline, targetTimeline: plan.targetTimeline, commonTimeline: plan.commonTimeline,
+      divergedAt: formatLsn(plan.divergedAt), targetEnd: formatLsn(plan.targetEnd), discarded: plan.discarded, copiedBytes,
+    };
+  }
+
   /**
    * Promotes a standby, as `SELECT pg_promote(wait, wait_seconds)` does: recovery ends on a
    * new timeline and the server accepts writes; its sessions stay connected. With `wait`

@@ -140,4 +140,64 @@ describe('promotion', function () {
     expect((await primary.query('SELECT count(*) AS n FROM t')).rows[0]!['n'], 'reads still work').to.equal(0);
     expect(log(primary)).to.include('WARNING:  this server is fenced: it refuses writes');
   });
+
+  it('rewinds the old primary into a standby of the new one, listing exactly the transactions it discards and which were acknowledged', async () => {
+    const primary = await cluster().initPrimary('primary', { walSegmentSize: SEG });
+    await primary.query('CREATE TABLE t (x int)');
+    const s1 = await cluster().addStandby('s1');
+    await primary.query("ALTER SYSTEM SET synchronous_standby_names = 's1'");
+    await primary.query('SELECT pg_reload_conf()');
+    for (let i = 0; i < 10; i++) await primary.query('INSERT INTO t VALUES ($1)', [i]);
+    await caughtUp(primary, s1);
+    // Cut off from its synchronous standby, the primary still commits at synchronous_commit = local...
+    cluster().partition('primary', 's1');
+    const local = await primary.connect({ settings: { synchronous_commit: 'local' } });
+    const acknowledgedXids: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      await local.query('BEGIN');
+      acknowledgedXids.push(Number((await local.query('SELECT txid_current() AS x')).rows[0]!['x']));
+      await local.query('INSERT INTO t VALUES ($1)', [100 + i]);
+      await local.query('COMMIT');
+    }
+    // ...while a commit at on waits for s1, flushed here but never acknowledged.
+    const waiting = await primary.connect({ settings: { synchronous_commit: 'on' } });
+    await waiting.query('BEGIN');
+    const unacknowledgedXid = Number((await waiting.query('SELECT txid_current() AS x')).rows[0]!['x']);
+    await waiting.query('INSERT INTO t VALUES (-5)');
+    const before = (await primary.query('SELECT pg_current_wal_lsn() AS l')).rows[0]!['l'] as string;
+    const hanging = waiting.query('COMMIT').catch(() => undefined);
+    await eventually(primary, `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '${before}') > 0 AS moved`, (r) => r.rows[0]!['moved'] === true, 'the commit record to be written');
+    // A checkpoint flushes WAL through it: the commit is on disk here, its client still waiting.
+    await primary.query('CHECKPOINT');
+    await primary.kill();
+    await hanging;
+    cluster().heal('primary', 's1');
+    expect(await s1.promote()).to.equal(true);
+    await s1.query('INSERT INTO t VALUES (1000)');
+
+    const report = await primary.rewind({ source: s1 });
+    expect(report).to.include({ sourceTimeline: 2, targetTimeline: 1, commonTimeline: 1 });
+    const history = readFileSync(join(s1.dataDir, 'pg_wal', '00000002.history'), 'utf8');
+    expect(report.divergedAt).to.equal(history.split('\t')[1]);
+    expect(report.discarded.map((d) => [d.xid, d.acknowledged, d.level])).to.deep.equal([
+      ...acknowledgedXids.map((x) => [x, true, 'local']),
+      [unacknowledgedXid, false, null],
+    ]);
+    // The rewound server is a standby of s1 now, with s1's data.
+    await eventually(primary, 'SELECT count(*) AS n FROM t', (r) => r.rows[0]!['n'] === 11, 'the rewound server to have s1\'s rows');
+    expect((await primary.query('SELECT pg_is_in_recovery() AS r')).rows[0]!['r']).to.equal(true);
+    await s1.query('INSERT INTO t VALUES (1001)');
+    await eventually(primary, 'SELECT count(*) AS n FROM t', (r) => r.rows[0]!['n'] === 12, 'it to stream from s1');
+    expect((await primary.query('SELECT x FROM t ORDER BY x')).rows).to.deep.equal((await s1.query('SELECT x FROM t ORDER BY x')).rows);
+  });
+
+  it('refuses a rewind that is not one, saying what to do instead', async () => {
+    const primary = await cluster().initPrimary('primary', { walSegmentSize: SEG });
+    const standby = await cluster().addStandby('standby');
+    const running = await standby.rewind({ source: primary }).then(() => null, (err: unknown) => err as Error);
+    expect(running?.message).to.equal('pg_rewind: error: target server "standby" must be shut down');
+    await standby.stop();
+    const same = await standby.rewind({ source: primary }).then(() => null, (err: unknown) => err as Error);
+    expect(same?.message).to.match(/^source and target cluster are on the same timeline \(1\): no rewind required/);
+  });
 });

@@ -68,6 +68,9 @@ export type Connected =
 
 type Phase = 'starting' | 'running' | 'smart' | 'stopping';
 
+/** How often a standby looks for promote_trigger_file (PostgreSQL: each wait for WAL, at most every 5 s). */
+const TRIGGER_FILE_CHECK_MS = 500;
+
 /** Files read before anything starts: the configuration, the hba rules, and whether this is a standby. */
 const START_FILES = ['postgresql.conf', 'postgresql.auto.conf', 'pg_hba.conf', 'standby.signal'] as const;
 
@@ -146,7 +149,33 @@ class Postmaster implements Actor {
       // archive_mode = always: the standby archives what it receives.
       if (this.archiving()) this.startArchiver(ctx);
       this.startCheckpointer(ctx);
+      ctx.after(TRIGGER_FILE_CHECK_MS, { type: 'TriggerFileCheck' });
     }
+  }
+
+  /** promote_trigger_file: looked for every TRIGGER_FILE_CHECK_MS while a standby; found, it is removed and the standby promoted. */
+  private checkTriggerFile(ctx: Context): void {
+    if (!this.standby || this.promoting || this.phase === 'stopping') return;
+    const file = this.setting<string>('promote_trigger_file');
+    if (file === '') {
+      ctx.after(TRIGGER_FILE_CHECK_MS, { type: 'TriggerFileCheck' });
+      return;
+    }
+    this.triggerPath = file.startsWith('/') ? file : `${this.args.dataDir}/${file}`;
+    ctx.io({ kind: 'file.read', path: this.triggerPath, length: 0 }, 'TriggerFileRead');
+  }
+
+  private triggerPath = '';
+
+  private onTriggerFileRead(io: IoResult, ctx: Context): void {
+    if (!this.standby || this.promoting) return;
+    if (!io.ok || io.value === null) {
+      ctx.after(TRIGGER_FILE_CHECK_MS, { type: 'TriggerFileCheck' });
+      return;
+    }
+    ctx.log('info', `promote trigger file found: ${this.triggerPath}`);
+    ctx.io({ kind: 'file.unlink', path: this.triggerPath }, 'TriggerFileRemoved');
+    this.promote({ type: 'Promote', wait: false, waitSeconds: 60, replyTo: ctx.self, tag: -1 }, ctx);
   }
 
   /**
@@ -282,6 +311,15 @@ class Postmaster implements Actor {
         return this.startWalReceiver(msg as StartWalReceiver, ctx);
       case 'Promote':
         return this.promote(msg as PromoteRequest, ctx);
+      case 'TriggerFileCheck':
+        return this.checkTriggerFile(ctx);
+      case 'TriggerFileRead':
+        return this.onTriggerFileRead(msg as IoResult, ctx);
+      case 'TriggerFileRemoved':
+        return;
+      case 'ServerCommandDone':
+        // The answer to our own promote request (the trigger file's): nobody waits for it.
+        return;
       case 'NewestPeerTimelineIs':
         return this.onNewestPeerTimeline(msg as NewestPeerTimelineIs, ctx);
       case 'FenceArchiveListed':

@@ -76,6 +76,7 @@ export const SETTINGS: readonly SettingDefinition[] = [
   { name: 'archive_timeout', type: 'integer', default: 0, min: 0, max: INT_MAX / 2, unit: S, context: 'sighup', description: 'Sets the amount of time to wait before forcing a switch to the next WAL file.' },
   { name: 'restore_command', type: 'string', default: '', context: 'sighup', description: 'Sets the shell command that will be called to retrieve an archived WAL file.' },
   { name: 'restore_library', type: 'string', default: '', context: 'sighup', description: 'Sets the library that will be called to retrieve an archived WAL file (basic_archive: from basic_archive.archive_directory).' },
+  { name: 'promote_trigger_file', type: 'string', default: '', context: 'sighup', description: 'Specifies a file name whose presence ends recovery in the standby.' },
   { name: 'archive_cleanup_command', type: 'string', default: '', context: 'sighup', description: 'Sets the shell command that will be executed at every restart point.' },
   { name: 'recovery_target_timeline', type: 'string', default: 'latest', context: 'postmaster', description: 'Specifies the timeline to recover into.' },
   { name: 'default_transaction_isolation', type: 'enum', default: 'read committed', values: ['serializable', 'repeatable read', 'read committed', 'read uncommitted'], context: 'user', description: 'Sets the transaction isolation level of each new transaction.' },

@@ -5,7 +5,7 @@
  * the switch.
  */
 import { expect } from 'chai';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server } from '../../src/index.js';
 import { PgError } from '../../src/errors.js';
@@ -199,5 +199,18 @@ describe('promotion', function () {
     await standby.stop();
     const same = await standby.rewind({ source: primary }).then(() => null, (err: unknown) => err as Error);
     expect(same?.message).to.match(/^source and target cluster are on the same timeline \(1\): no rewind required/);
+  });
+
+  it('promotes when promote_trigger_file appears, and removes it', async () => {
+    const primary = await cluster().initPrimary('primary', { walSegmentSize: SEG });
+    await primary.query('CREATE TABLE t (x int)');
+    const standby = await cluster().addStandby('standby', { settings: { promote_trigger_file: 'promote.trigger' } });
+    await caughtUp(primary, standby);
+    await primary.stop();
+    writeFileSync(join(standby.dataDir, 'promote.trigger'), '');
+    await eventually(standby, 'SELECT pg_is_in_recovery() AS r', (r) => r.rows[0]!['r'] === false, 'the promotion');
+    await standby.query('INSERT INTO t VALUES (1)');
+    expect(existsSync(join(standby.dataDir, 'promote.trigger'))).to.equal(false);
+    expect(log(standby)).to.include(`promote trigger file found: ${join(standby.dataDir, 'promote.trigger')}`);
   });
 });

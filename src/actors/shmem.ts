@@ -55,6 +55,8 @@ import type { RecoveryConflict } from './backend.js';
 
 /** Where a server records the commits it acknowledged (see Shmem.acknowledge). */
 export const ACK_LOG = 'pg_acknowledged/acks';
+/** How long the record of a synchronous_commit = off acknowledgement may lag its reply. */
+const ACK_LOG_DELAY_MS = 10;
 
 export interface Execute extends Message {
   readonly type: 'Execute';
@@ -322,6 +324,9 @@ class Shmem implements Actor {
         this.fenced = { detail: m.detail, hint: m.hint };
         return;
       }
+      case 'AckLogTick':
+        this.ackTimer = null;
+        return this.writeAcks(ctx);
       case 'AckDirMade':
         this.ackDir = 'ready';
         return this.writeAcks(ctx);
@@ -645,12 +650,23 @@ class Shmem implements Actor {
    * Before a commit is acknowledged to its client, it is recorded as acknowledged, with its
    * level, in pg_acknowledged/acks (written, not fsynced: a server crash keeps it, only an
    * OS crash could lose its tail). A rewind reads it to say which of the transactions it
-   * discards a client was told had committed. Written in batches: the replies wait for them.
+   * discards a client was told had committed. Written in batches: the replies wait for them,
+   * except at synchronous_commit = off, whose reply (like its commit) does not wait for a
+   * write: its record follows within ACK_LOG_DELAY_MS, with others (+100 us per commit otherwise).
    */
   private acknowledge(xid: Xid, lsn: Lsn, level: string, send: () => void, ctx: Context): void {
-    this.ackQueue.push({ line: `${xid} ${formatLsn(lsn)} ${level}\n`, send });
+    const line = `${xid} ${formatLsn(lsn)} ${level}\n`;
+    if (level === 'off') {
+      send();
+      this.ackQueue.push({ line, send: () => {} });
+      if (this.ackTimer === null) this.ackTimer = ctx.after(ACK_LOG_DELAY_MS, { type: 'AckLogTick' });
+      return;
+    }
+    this.ackQueue.push({ line, send });
     this.writeAcks(ctx);
   }
+
+  private ackTimer: TimerId | null = null;
 
   private readonly ackQueue: { line: string; send: () => void }[] = [];
   private ackWriting: { line: string; send: () => void }[] | null = null;

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /*
- * walship.ts — the command line. `demo`: the actor runtime at work (a supervised tree over
- * this thread, a worker thread and a child process, a crash and its restart), then one
- * server committing, being killed and recovering, then a standby streaming from it.
+ * walship.ts — the command line. `demo`: a small HA topology (scripts/failover-demo.ts):
+ * commit latency by synchronous_commit level, then a failover, every step checked (with
+ * --actors, first the actor runtime at work: a supervised tree over this thread, a worker
+ * thread and a child process, a crash and its restart).
  * `bench`: what each synchronous_commit level costs, on a primary with standbys, and
  * beside PostgreSQL 15 if asked (scripts/bench/bench.ts).
  */
@@ -14,7 +15,8 @@ import {
   type BenchOptions, type Mix, type RunLength, type SynchronousCommit,
 } from './bench/options.js';
 import { runDemo } from './demo.js';
-import { runServerDemo } from './server-demo.js';
+import { runFailoverDemo } from './failover-demo.js';
+import type { ServerPlacement } from '../src/index.js';
 
 const program = new Command()
   .name('walship')
@@ -22,15 +24,23 @@ const program = new Command()
 
 program
   .command('demo')
-  .description('show the actor runtime across placements, then a server committing, crashing and recovering')
-  .option('--rounds <n>', 'request/reply rounds per placement', (v) => {
+  .description('a primary, two standbys (one synchronous), a cascaded standby and an archive: commit latency by level, then a failover, checked step by step')
+  .addOption(new Option('--placement <where>', 'where the servers run').choices(['inline', 'thread', 'process']).default('thread'))
+  .option('--commits <n>', 'commits per synchronous_commit level in the latency round', (v) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 1 || n > 1_000_000) throw new Error(`--rounds must be an integer from 1 to 1000000, got "${v}"`);
+    if (!Number.isInteger(n) || n < 1 || n > 100_000) throw new InvalidArgumentError(`must be an integer from 1 to 100000, got "${v}"`);
+    return n;
+  }, 200)
+  .option('--actors', 'first show the actor runtime itself: a supervised tree across placements, a crash and its restart')
+  .option('--rounds <n>', 'with --actors: request/reply rounds per placement', (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1 || n > 1_000_000) throw new InvalidArgumentError(`must be an integer from 1 to 1000000, got "${v}"`);
     return n;
   }, 2000)
-  .action(async (options: { rounds: number }) => {
-    await runDemo(options.rounds, (line) => console.log(line));
-    await runServerDemo((line) => console.log(line));
+  .action(async (options: { placement: ServerPlacement; commits: number; actors?: boolean; rounds: number }) => {
+    if (options.actors === true) await runDemo(options.rounds, (line) => console.log(line));
+    const { ok } = await runFailoverDemo({ placement: options.placement, commitsPerLevel: options.commits }, (line) => console.log(line));
+    if (!ok) process.exitCode = 1;
   });
 
 /** An option parser whose mistakes commander reports as "option '--x' argument 'y' is invalid. <why>". */

@@ -310,7 +310,8 @@ class Checkpointer implements Actor {
     const statusDir = `${this.args.dataDir}/pg_wal/archive_status`;
     let removed = 0;
     for (const name of this.walFiles) {
-      const parsed = parseSegmentFileName(name, segmentSize);
+      // A promotion's .partial last segment of the old timeline goes like a segment (once archived, if archiving).
+      const parsed = parseSegmentFileName(name.replace(/\.partial$/, ''), segmentSize);
       if (parsed === null || parsed.segno >= keepFrom) continue;
       if (this.archiving) {
         if (this.statusFiles.has(`${name}.ready`)) continue;

@@ -495,8 +495,10 @@ class Postmaster implements Actor {
     }
     if (!this.promoting) {
       this.promoting = true;
+      ctx.send(this.shmem!, { type: 'PromotionTriggered' });
+      // As PostgreSQL, the walreceiver is gone before recovery ends: nothing it still writes lands after startup's last read.
       if (this.walreceiver !== null) ctx.stop(this.walreceiver);
-      ctx.send(this.startup, { type: 'Promote' });
+      else ctx.send(this.startup, { type: 'Promote' });
     }
     if (!msg.wait) {
       ctx.send(msg.replyTo, { type: 'ServerCommandDone', tag: msg.tag, ok: true, result: result(true) } satisfies ServerCommandDone);
@@ -739,8 +741,12 @@ class Postmaster implements Actor {
     if (this.walreceiver !== null && sameRef(exit.ref, this.walreceiver)) {
       this.walreceiver = null;
       if (this.phase === 'stopping') return;
-      // Promoting: it was stopped for good.
-      if (this.promoting || !this.standby) return;
+      // Promoting: it was stopped for good; now startup may end recovery.
+      if (this.promoting) {
+        if (this.startup !== null) ctx.send(this.startup, { type: 'Promote' });
+        return;
+      }
+      if (!this.standby) return;
       // A walreceiver that died (or was stopped to follow new settings) is started again, streaming on from what startup has.
       if (!this.receiverRestarting && exit.reason.kind !== 'normal') ctx.log('info', `walreceiver process exited: ${describeReason(exit.reason)}`);
       this.receiverRestarting = false;

@@ -332,6 +332,15 @@ class Shmem implements Actor {
         return this.writeAcks(ctx);
       case 'AcksWritten':
         return this.onAcksWritten(msg as IoResult, ctx);
+      case 'PromotionTriggered':
+        this.promotionTriggered = true;
+        return;
+      case 'TimelineFollowed':
+        // The walreceiver streams the switch segment again on the new timeline: a cascading
+        // walsender may send only what is replayed until it has.
+        this.receivedUpTo = this.replayedEnd;
+        this.flushPublished = Math.min(this.flushPublished, this.replayedEnd);
+        return;
       case 'ConflictDeadline':
         return this.onConflictDeadline(ctx);
       case 'ConflictDeadlockCheck':
@@ -1105,6 +1114,9 @@ class Shmem implements Actor {
           case 'pg_wal_replay_pause':
           case 'pg_wal_replay_resume':
             this.requireRecovery();
+            if (this.promotionTriggered) {
+              throw new PgError({ code: SqlState.ObjectNotInPrerequisiteState, message: 'standby promotion is ongoing', hint: `${name}() cannot be executed after promotion is triggered.` });
+            }
             if (name === 'pg_wal_replay_pause') this.replayPaused = true;
             else this.resumeReplay(ctx);
             return { value: '', type: 'text' };
@@ -1134,6 +1146,8 @@ class Shmem implements Actor {
   }
 
   private pendingRecoveryDone: RecoveryDone | null = null;
+  /** pg_promote() was called: replay may no longer be paused. */
+  private promotionTriggered = false;
   /** Fencing: set once at start when a newer timeline exists elsewhere (see the postmaster). */
   private fenced: { detail: string; hint: string } | null = null;
   private walEndWaiter: ActorRef | null = null;

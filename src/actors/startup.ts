@@ -86,6 +86,10 @@ export interface StartWalReceiver extends Message {
 }
 /** The standby now follows a newer timeline (its upstream was promoted). */
 export interface TimelineChanged extends Message { readonly type: 'TimelineChanged'; readonly timeline: number; readonly history: readonly HistoryEntry[] }
+/** The walreceiver got the upstream's newer timeline's history: may recovery follow it? */
+export interface TimelineOffered extends Message { readonly type: 'TimelineOffered'; readonly timeline: number; readonly history: readonly HistoryEntry[]; readonly replyTo: ActorRef }
+/** Startup's answer: null to follow, else where recovery already is (past the fork). */
+export interface TimelineVerdict extends Message { readonly type: 'TimelineVerdict'; readonly timeline: number; readonly refusedAt: Lsn | null }
 /** The walreceiver fetched the upstream's newer timeline's history (written to pg_wal): recovery follows it. */
 export interface TimelineHistoryFetched extends Message { readonly type: 'TimelineHistoryFetched'; readonly timeline: number; readonly history: readonly HistoryEntry[] }
 /** After a reload: where WAL may come from now. */
@@ -197,6 +201,16 @@ class Startup implements Actor<IoResult> {
         this.retryIntervalMs = m.retryIntervalMs;
         return;
       }
+      case 'TimelineOffered': {
+        // As rescanLatestTimeLine: a timeline that forked off before what replay has read is refused.
+        const m = msg as unknown as TimelineOffered;
+        const fork = m.history.find((e) => e.parent === this.timeline);
+        const at = this.reader?.nextLsn ?? 0;
+        const refused = fork === undefined || at > fork.switchpoint;
+        if (refused) ctx.log('info', `new timeline ${m.timeline} forked off current database system timeline ${this.timeline} before current recovery point ${formatLsn(at)}`);
+        ctx.send(m.replyTo, { type: 'TimelineVerdict', timeline: m.timeline, refusedAt: refused ? at : null } satisfies TimelineVerdict);
+        return;
+      }
       case 'TimelineHistoryFetched': {
         const m = msg as unknown as TimelineHistoryFetched;
         if (m.timeline <= this.timeline || this.reader === null) return;
@@ -204,6 +218,8 @@ class Startup implements Actor<IoResult> {
         this.history = [...m.history];
         this.reader.followTimeline(m.timeline, timelineSpans(m.timeline, this.history));
         ctx.log('info', `new target timeline is ${m.timeline}`);
+        // What was received on the old timeline past the segment start is streamed again on the new one.
+        ctx.send(this.args.shmem, { type: 'TimelineFollowed' });
         ctx.send(ctx.parent, { type: 'TimelineChanged', timeline: m.timeline, history: this.history } satisfies TimelineChanged);
         return;
       }
@@ -273,10 +289,7 @@ class Startup implements Actor<IoResult> {
         return this.loadSlot(ctx);
       }
       case 'SegmentRead':
-        this.receivedAt = ctx.now();
-        this.reader!.supply(this.pendingSegment!, msg.value as Uint8Array | null);
-        this.reader!.resume();
-        return this.readWal(ctx);
+        return this.onSegmentRead(msg, ctx);
       case 'ControlWritten':
         ctx.ready();
         ctx.stop(ctx.self, NORMAL);
@@ -421,8 +434,48 @@ class Startup implements Actor<IoResult> {
   private readLocalSegment(segno: SegmentNumber, ctx: Context): void {
     const control = this.control!;
     this.pendingSegment = segno;
+    this.fallbackTimelines = this.olderTimelinesOf(segno);
     this.io(ctx, { kind: 'file.read', path: this.path(`pg_wal/${segmentFileName(this.reader!.timelineOf(segno), segno, control.walSegmentSize)}`) }, 'SegmentRead');
   }
+
+  /**
+   * Older timelines of the history that wrote into segment `segno` before switching, newest
+   * first, with where each ended: if pg_wal lacks the new timeline's file of a switch segment
+   * (a crash right after a standby took the new timeline's history), the old one serves, up
+   * to the switch point.
+   */
+  private olderTimelinesOf(segno: SegmentNumber): { timeline: number; end: Lsn }[] {
+    const size = this.control!.walSegmentSize;
+    const start = segmentStart(segno, size);
+    const current = this.reader!.timelineOf(segno);
+    return timelineSpans(this.timeline, this.history)
+      .filter((s) => s.timeline < current && s.end !== null && s.end > start && s.begin < start + size)
+      .map((s) => ({ timeline: s.timeline, end: s.end! }))
+      .reverse();
+  }
+
+  private fallbackTimelines: { timeline: number; end: Lsn }[] = [];
+
+  /** A segment file read from pg_wal: missing, an older timeline's copy may serve (cut at its end). */
+  private onSegmentRead(io: IoResult, ctx: Context): void {
+    const segno = this.pendingSegment!;
+    const size = this.control!.walSegmentSize;
+    const bytes = io.ok ? (io.value as Uint8Array | null) : null;
+    if (bytes === null && this.fallbackTimelines.length > 0) {
+      const older = this.fallbackTimelines.shift()!;
+      this.fallbackEnd = older.end - segmentStart(segno, size);
+      this.io(ctx, { kind: 'file.read', path: this.path(`pg_wal/${segmentFileName(older.timeline, segno, size)}`) }, 'SegmentRead');
+      return;
+    }
+    const supplied = bytes !== null && this.fallbackEnd !== null ? bytes.subarray(0, Math.min(bytes.length, this.fallbackEnd)) : bytes;
+    this.fallbackEnd = null;
+    this.receivedAt = ctx.now();
+    this.reader!.supply(segno, supplied);
+    this.reader!.resume();
+    this.readWal(ctx);
+  }
+
+  private fallbackEnd: number | null = null;
 
   private hasArchive(): boolean {
     return this.restoreCommand !== '' || this.restoreDirectory !== '';
@@ -701,6 +754,8 @@ class Startup implements Actor<IoResult> {
       this.promotion!.timeline++;
       return this.probeArchive(ctx);
     }
+    // What a probe restored was only looked at.
+    this.promotion!.steps.push({ kind: 'file.unlink', path: this.path('pg_wal/RECOVERYHISTORY') });
     this.writeNewTimeline(ctx);
   }
 
@@ -726,19 +781,26 @@ class Startup implements Actor<IoResult> {
     ctx.log('info', `selected new timeline ID: ${timeline}`);
     const history = historyFileName(timeline);
     const entries = [...this.history, { parent: this.timeline, switchpoint: switchLsn, reason: 'no recovery target specified' }];
-    const steps: FileOp[] = [{ kind: 'file.writeAtomic', path: this.path(`pg_wal/${history}`), bytes: new TextEncoder().encode(formatHistory(entries)) }];
+    // The new timeline's copy of the switch segment first, then its history file: a crash
+    // between the two leaves a stray file of a timeline nobody follows, not a history whose
+    // first segment is missing.
+    const steps: FileOp[] = [...promotion.steps];
     const archiving = this.args.archiveMode !== undefined && this.args.archiveMode !== 'off';
     const mark = (name: string): void => {
       if (archiving) steps.push({ kind: 'file.writeAtomic', path: this.path(`pg_wal/archive_status/${name}.ready`), bytes: new Uint8Array(0) });
     };
-    mark(history);
     const segno = segnoOf(switchLsn, size);
     const offset = switchLsn - segmentStart(segno, size);
     const old = reader.segment(segno);
-    if (offset > 0 && old != null) {
+    const oldName = segmentFileName(reader.timelineOf(segno), segno, size);
+    const partial = offset > 0 && old != null;
+    if (partial) {
       const copy = switchSegmentCopy(old, switchLsn, size, control.systemIdentifier, reader.timelineOf(segno), timeline);
       steps.push({ kind: 'file.writeAtomic', path: this.path(`pg_wal/${segmentFileName(timeline, segno, size)}`), bytes: copy });
-      const oldName = segmentFileName(reader.timelineOf(segno), segno, size);
+    }
+    steps.push({ kind: 'file.writeAtomic', path: this.path(`pg_wal/${history}`), bytes: new TextEncoder().encode(formatHistory(entries)) });
+    mark(history);
+    if (partial) {
       steps.push({ kind: 'file.rename', from: this.path(`pg_wal/${oldName}`), to: this.path(`pg_wal/${oldName}.partial`) });
       mark(`${oldName}.partial`);
     }

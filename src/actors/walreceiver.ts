@@ -35,7 +35,7 @@ import { AuthClient } from '../replication/auth-client.js';
 import { formatLsn, type Lsn } from '../wal/lsn.js';
 import { segmentFileName, segmentStart, segnoOf } from '../wal/segment.js';
 import type { Applied, FeedbackXmin, ReceiverReport } from './shmem.js';
-import type { TimelineHistoryFetched, WalReceived } from './startup.js';
+import type { TimelineHistoryFetched, TimelineOffered, TimelineVerdict, WalReceived } from './startup.js';
 import { parseHistory, timelineOfSegment, timelineSpans, type HistoryEntry } from '../wal/timeline.js';
 import type { SegmentReady } from './walwriter.js';
 import type { ReceiverStatus } from '../monitoring/views.js';
@@ -230,6 +230,8 @@ class WalReceiver implements Actor {
         return this.onTimelineHistory(msg as TimelineHistoryFile, ctx);
       case 'HistoryWritten':
         return this.onHistoryWritten(msg as IoResult, ctx);
+      case 'TimelineVerdict':
+        return this.onTimelineVerdict(msg as TimelineVerdict, ctx);
       case 'Applied': {
         // Reported with the next flush or status interval, as PostgreSQL does, unless a
         // remote_apply commit was replayed: its primary waits for this reply.
@@ -349,17 +351,25 @@ class WalReceiver implements Actor {
     if (fork === undefined) {
       throw new PgError({ code: SqlState.ObjectNotInPrerequisiteState, severity: 'FATAL', message: `new timeline ${msg.timeline} is not a child of database system timeline ${this.timeline}` });
     }
-    if (this.flushed > fork.switchpoint) {
-      throw new PgError({
-        code: SqlState.ObjectNotInPrerequisiteState, severity: 'FATAL',
-        message: `new timeline ${msg.timeline} forked off current database system timeline ${this.timeline} before current recovery point ${formatLsn(this.flushed)}`,
-      });
-    }
-    this.following = { timeline: msg.timeline, history };
-    ctx.io({ kind: 'file.writeAtomic', path, bytes: msg.content }, 'HistoryWritten');
+    const here = Math.max(this.flushed, this.applied);
+    if (here > fork.switchpoint) throw forkedOff(msg.timeline, this.timeline, here);
+    // Startup has the last word: it knows how far replay really went.
+    this.following = { timeline: msg.timeline, history, path, content: msg.content };
+    ctx.send(this.args.startup, { type: 'TimelineOffered', timeline: msg.timeline, history, replyTo: ctx.self } satisfies TimelineOffered);
   }
 
-  private following: { timeline: number; history: HistoryEntry[] } | null = null;
+  /** Startup's answer: follow (the history file is written first), or refuse. */
+  private onTimelineVerdict(msg: TimelineVerdict, ctx: Context): void {
+    const following = this.following;
+    if (following === null || following.timeline !== msg.timeline) return;
+    if (msg.refusedAt !== null) {
+      this.following = null;
+      throw forkedOff(msg.timeline, this.timeline, msg.refusedAt);
+    }
+    ctx.io({ kind: 'file.writeAtomic', path: following.path, bytes: following.content }, 'HistoryWritten');
+  }
+
+  private following: { timeline: number; history: HistoryEntry[]; path: string; content: Uint8Array } | null = null;
 
   private onHistoryWritten(io: IoResult, ctx: Context): void {
     if (!io.ok) throw new Error(`could not write timeline history file: ${io.error.message}`);
@@ -602,6 +612,14 @@ class WalReceiver implements Actor {
     };
     ctx.send(this.args.shmem, { type: 'ReceiverReport', status } satisfies ReceiverReport);
   }
+}
+
+/** PostgreSQL's refusal of a timeline that forked off before where this standby is. */
+function forkedOff(timeline: number, current: number, at: Lsn): PgError {
+  return new PgError({
+    code: SqlState.ObjectNotInPrerequisiteState, severity: 'FATAL',
+    message: `new timeline ${timeline} forked off current database system timeline ${current} before current recovery point ${formatLsn(at)}`,
+  });
 }
 
 export const WALRECEIVER = defineBehaviour(import.meta.url, 'WalReceiver', (args: WalReceiverArgs) => new WalReceiver(args));

@@ -521,7 +521,10 @@ class WalSender implements Actor {
     const last = segnoOf(Math.max(backup.endLsn - 1, backup.startLsn), this.args.segmentSize);
     const segments: string[] = [];
     for (let s = first; s <= last; s++) segments.push(`pg_wal/${this.segmentName(s)}`);
-    backup.files = [...BACKUP_CONFIG_FILES, ...segments, CONTROL_FILE_PATH];
+    // The history files of this timeline's lineage go too, as pg_basebackup copies them: the
+    // copy recovers along the same timeline.
+    const histories = this.spans.filter((s) => s.timeline > 1).map((s) => `pg_wal/${historyFileName(s.timeline)}`);
+    backup.files = [...BACKUP_CONFIG_FILES, ...histories, ...segments, CONTROL_FILE_PATH];
     const totalBytes = image.length + segments.length * this.args.segmentSize;
     this.tell(ctx, { type: 'BackupStart', startLsn: backup.startLsn, timeline: this.args.timeline, totalBytes } satisfies BackupStart);
     this.tell(ctx, { type: 'BackupFile', path: IMAGE_PATH, bytes: image } satisfies BackupFile);

@@ -161,6 +161,21 @@ export class WalReader {
     return this.segments.get(segno);
   }
 
+  /**
+   * The timeline a supplied file of segment `segno` may carry: the one whose file holds it,
+   * or (across a switch) an older timeline of the history that also wrote into it — a caller
+   * falling back to the older file supplies it cut at the switch point, as PostgreSQL's
+   * XLogFileReadAnyTLI reads the parent's file.
+   */
+  private acceptedTimeline(bytes: Uint8Array, segno: SegmentNumber): TimelineId {
+    const expected = this.timelineOf(segno);
+    const spans = this.options.timelines;
+    if (spans === undefined || bytes.length < 12) return expected;
+    const inFile = new DataView(bytes.buffer, bytes.byteOffset, 12).getUint32(8, true);
+    const segmentEnd = segmentStart(segno + 1, this.options.segmentSize);
+    return spans.some((s) => s.timeline === inFile && s.begin < segmentEnd && s.timeline <= expected) ? inFile : expected;
+  }
+
   /** The timeline whose file holds segment `segno`. */
   timelineOf(segno: SegmentNumber): TimelineId {
     const spans = this.options.timelines;
@@ -174,7 +189,7 @@ export class WalReader {
     const bytes = this.segments.get(segno);
     if (bytes === undefined) return { kind: 'need', segno };
     if (bytes === null) return { kind: 'end', reason: `WAL segment ${this.fileName(segno)} does not exist`, foreign: false };
-    const checked = checkSegmentHeader(bytes, 0, { ...this.options, timeline: this.timelineOf(segno), segno }, this.fileName(segno));
+    const checked = checkSegmentHeader(bytes, 0, { ...this.options, timeline: this.acceptedTimeline(bytes, segno), segno }, this.fileName(segno));
     if (isHeaderProblem(checked)) return { kind: 'end', reason: checked.message, foreign: checked.kind === 'foreign' };
     return { kind: 'ok', remLen: checked.remLen };
   }

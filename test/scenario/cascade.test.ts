@@ -82,4 +82,24 @@ describe('cascading replication', function () {
     await until(() => /new timeline 2 forked off current database system timeline 1 before current recovery point [0-9A-F]+\/[0-9A-F]+/.test(log(s2)), 'the refusal in s2\'s log');
     expect((await s2.query('SELECT count(*) AS n FROM t')).rows[0]!['n'], 'nothing of the other timeline applied').to.equal(10);
   });
+
+  it('refuses the new timeline also when the standby restarts pointed at it, having replayed past the fork', async () => {
+    const primary = await cluster().initPrimary('primary', { walSegmentSize: SEG });
+    await primary.query('CREATE TABLE t (x int)');
+    const s1 = await cluster().addStandby('s1');
+    const s2 = await cluster().addStandby('s2', { settings: { wal_retrieve_retry_interval: '50ms' } });
+    await eventually(s1, 'SELECT count(*) AS n FROM t', (r) => r.rows[0]!['n'] === 0, 's1 to have t');
+    cluster().partition('primary', 's1');
+    expect(await s1.promote()).to.equal(true);
+    for (let i = 0; i < 10; i++) await primary.query('INSERT INTO t VALUES ($1)', [i]);
+    await eventually(s2, 'SELECT count(*) AS n FROM t', (r) => r.rows[0]!['n'] === 10, 's2 to have the old primary\'s rows');
+    await s1.query('INSERT INTO t VALUES (-1)');
+    await s2.query(`ALTER SYSTEM SET primary_conninfo = '${s1.conninfo}'`);
+    await primary.stop();
+    await s2.stop();
+    await s2.start();
+    await until(() => /new timeline 2 forked off current database system timeline 1 before current recovery point/.test(log(s2)), 'the refusal after the restart');
+    expect(log(s2)).to.not.include('new target timeline is 2');
+    expect((await s2.query('SELECT count(*) AS n FROM t')).rows[0]!['n']).to.equal(10);
+  });
 });

@@ -213,4 +213,23 @@ describe('promotion', function () {
     expect(existsSync(join(standby.dataDir, 'promote.trigger'))).to.equal(false);
     expect(log(standby)).to.include(`promote trigger file found: ${join(standby.dataDir, 'promote.trigger')}`);
   });
+
+  it('refuses pg_wal_replay_pause() once a promotion is under way', async () => {
+    const primary = await cluster().initPrimary('primary', { walSegmentSize: SEG, settings: { wal_writer_delay: '10ms' } });
+    await primary.query('CREATE TABLE t (x int)');
+    const standby = await cluster().addStandby('standby', { settings: { max_standby_streaming_delay: '-1' } });
+    await caughtUp(primary, standby);
+    // Replay will wait for this session, so the promotion cannot finish before it commits.
+    const session = await standby.connect();
+    await session.query('BEGIN');
+    await session.query('SELECT count(*) FROM t');
+    await primary.query('DROP TABLE t');
+    await primary.stop();
+    expect(await standby.promote({ wait: false })).to.equal(true);
+    const refused = await standby.query('SELECT pg_wal_replay_pause()').then(() => null, (err: unknown) => err);
+    expect(refused).to.be.instanceOf(PgError);
+    expect((refused as PgError).toFields()).to.include({ code: '55000', message: 'standby promotion is ongoing', hint: 'pg_wal_replay_pause() cannot be executed after promotion is triggered.' });
+    await session.query('COMMIT');
+    await eventually(standby, 'SELECT pg_is_in_recovery() AS r', (r) => r.rows[0]!['r'] === false, 'the promotion to finish');
+  });
 });

@@ -16,6 +16,7 @@ import {
 } from './bench/options.js';
 import { runDemo } from './demo.js';
 import { runFailoverDemo } from './failover-demo.js';
+import { runUp } from './up.js';
 import type { ServerPlacement } from '../src/index.js';
 
 const program = new Command()
@@ -41,6 +42,24 @@ program
     if (options.actors === true) await runDemo(options.rounds, (line) => console.log(line));
     const { ok } = await runFailoverDemo({ placement: options.placement, commitsPerLevel: options.commits }, (line) => console.log(line));
     if (!ok) process.exitCode = 1;
+  });
+
+program
+  .command('up')
+  .description('start the servers of a topology file and show their state until Ctrl-C stops them (examples/ has some)')
+  .argument('<file>', 'the topology file (YAML)')
+  .option('--dir <path>', 'where the data directories go (kept afterwards); default a temporary directory, removed at the end')
+  .option('--once', 'show the state once, then stop everything')
+  .option('--refresh <ms>', 'how often the state is shown again', (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 100) throw new InvalidArgumentError(`must be an integer of at least 100, got "${v}"`);
+    return n;
+  }, 1000)
+  .action(async (file: string, options: { dir?: string; once?: boolean; refresh: number }) => {
+    process.exitCode = await runUp(
+      { file, ...(options.dir === undefined ? {} : { dir: options.dir }), once: options.once === true, refreshMs: options.refresh },
+      (text) => process.stdout.write(text), (text) => console.error(text),
+    );
   });
 
 /** An option parser whose mistakes commander reports as "option '--x' argument 'y' is invalid. <why>". */

@@ -64,12 +64,16 @@ export interface StandbyOptions {
   readonly onProgress?: (bytes: number, totalBytes: number) => void;
   /** false: no primary_conninfo; the standby lives on restore_command (a warm standby). */
   readonly streaming?: boolean;
+  /** Where this server runs (default: the cluster's placement). */
+  readonly placement?: ServerPlacement;
 }
 
 export interface InitOptions {
   readonly settings?: Readonly<Record<string, SettingInput>>;
   /** wal_segment_size, fixed at initdb (bytes; default 16 MiB). */
   readonly walSegmentSize?: number;
+  /** Where this server runs (default: the cluster's placement). */
+  readonly placement?: ServerPlacement;
 }
 
 const REPLY_TIMEOUT_MS = 60_000;
@@ -116,7 +120,7 @@ export class Cluster {
   /** initdb + start: a new primary with `settings` in its postgresql.conf. */
   async initPrimary(name: string, options: InitOptions = {}): Promise<Server> {
     if (this.servers.has(name)) throw new Error(`a server named "${name}" already exists in this cluster`);
-    const server = new Server(this, name, join(this.dir, name), this.nextPort++, options.walSegmentSize ?? DEFAULT_SEGMENT_SIZE, settingsText(options.settings));
+    const server = new Server(this, name, join(this.dir, name), this.nextPort++, options.walSegmentSize ?? DEFAULT_SEGMENT_SIZE, settingsText(options.settings), options.placement);
     this.servers.set(name, server);
     await server.start(true);
     return server;
@@ -146,7 +150,7 @@ export class Cluster {
     const recoverySettings: Record<string, string> = { ...settingsText(options.settings), ...(options.streaming === false ? {} : { primary_conninfo: primaryConninfo }) };
     if (options.slot !== undefined) recoverySettings['primary_slot_name'] = options.slot;
     await this.baseBackup(name, dataDir, primaryConninfo, recoverySettings, options.onProgress);
-    const server = new Server(this, name, dataDir, this.nextPort++, upstream.walSegmentSize, {});
+    const server = new Server(this, name, dataDir, this.nextPort++, upstream.walSegmentSize, {}, options.placement);
     this.servers.set(name, server);
     await server.start(false);
     return server;
@@ -218,6 +222,8 @@ export class Server {
     readonly port: number,
     readonly walSegmentSize: number,
     private readonly settings: Readonly<Record<string, string>>,
+    /** Where it runs; the cluster's placement when not given. */
+    readonly placementOverride?: ServerPlacement,
   ) {}
 
   /** The connection string another server puts in primary_conninfo to stream from this one. */
@@ -240,7 +246,7 @@ export class Server {
     const kernel = this.cluster.kernel;
     const ref = kernel.spawn(supervisor(`${this.name}/supervisor`, {
       strategy: 'one_for_one', intensity: 3, periodMs: 60_000,
-      children: [{ name: `${this.name}/postmaster`, behaviour: POSTMASTER, args, placement: this.cluster.placement, restart: 'transient', shutdownMs: 60_000 }],
+      children: [{ name: `${this.name}/postmaster`, behaviour: POSTMASTER, args, placement: this.placementOverride ?? this.cluster.placement, restart: 'transient', shutdownMs: 60_000 }],
     }));
     this.supervisorRef = ref;
     const started = kernel.whenStarted(ref).then(() => 'started' as const);

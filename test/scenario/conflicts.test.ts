@@ -41,11 +41,11 @@ describe('hot standby query conflicts', function () {
   this.timeout(60_000);
   const cluster = clusterPerTest('inline');
 
-  async function pair(delay: string): Promise<{ primary: Server; standby: Server }> {
+  async function pair(delay: string, standbySettings: Record<string, string> = {}): Promise<{ primary: Server; standby: Server }> {
     const primary = await cluster().initPrimary('primary', { walSegmentSize: SEG, settings: { wal_writer_delay: '10ms' } });
     await primary.query('CREATE TABLE t (x int)');
     await primary.query('INSERT INTO t SELECT g FROM generate_series(1, 100) AS g');
-    const standby = await cluster().addStandby('standby', { settings: { max_standby_streaming_delay: delay } });
+    const standby = await cluster().addStandby('standby', { settings: { max_standby_streaming_delay: delay, ...standbySettings } });
     await caughtUp(primary, standby);
     return { primary, standby };
   }
@@ -93,21 +93,28 @@ describe('hot standby query conflicts', function () {
     expect((await session.query('SELECT 1 AS one')).rows).to.deep.equal([{ one: 1 }]);
   });
 
-  it('lock: a statement waiting for a lock replay holds is cancelled with an ERROR; the session runs the next transaction', async () => {
-    const { primary, standby } = await pair('100ms');
+  /**
+   * A standby session that read t, now waiting for u, which a primary transaction (`locker`)
+   * holds exclusively (its lock replayed); then t is dropped: replay needs the session's lock
+   * on t while the session waits for replay's on u. Resolves to the session's outcome.
+   */
+  async function waitingOnReplay(primary: Server, standby: Server): Promise<{ session: Session; locker: Session; outcome: PgError }> {
     await primary.query('CREATE TABLE u (x int)');
     await caughtUp(primary, standby);
     const session = await reader(standby);
-    // A primary transaction holds u exclusively; its lock is replayed and the standby session waits for it.
     const locker = await primary.connect();
     await locker.query('BEGIN');
     await locker.query('LOCK TABLE u IN ACCESS EXCLUSIVE MODE');
     await primary.query('CREATE TABLE flush_marker (x int)');
     await caughtUp(primary, standby);
     const waiting = failure(session.query('SELECT count(*) FROM u'));
-    // Now t goes on the primary: replay needs the lock the waiting session holds on t.
     await primary.query('DROP TABLE t');
-    const cancelled = await waiting;
+    return { session, locker, outcome: await waiting };
+  }
+
+  it('lock: a statement waiting for a lock replay holds is cancelled with an ERROR; the session runs the next transaction', async () => {
+    const { primary, standby } = await pair('100ms');
+    const { session, locker, outcome: cancelled } = await waitingOnReplay(primary, standby);
     expect(cancelled.toFields()).to.include({
       severity: 'ERROR', code: '40001', message: 'canceling statement due to conflict with recovery', detail: 'User was holding a relation lock for too long.',
     });
@@ -121,21 +128,8 @@ describe('hot standby query conflicts', function () {
   });
 
   it('deadlock: replay waiting forever for a session that waits for a lock replay holds cancels it after deadlock_timeout', async () => {
-    const primary = await cluster().initPrimary('primary', { walSegmentSize: SEG, settings: { wal_writer_delay: '10ms' } });
-    await primary.query('CREATE TABLE t (x int)');
-    await primary.query('CREATE TABLE u (x int)');
-    await primary.query('INSERT INTO t SELECT g FROM generate_series(1, 100) AS g');
-    const standby = await cluster().addStandby('standby', { settings: { max_standby_streaming_delay: '-1', deadlock_timeout: '100ms' } });
-    await caughtUp(primary, standby);
-    const session = await reader(standby);
-    const locker = await primary.connect();
-    await locker.query('BEGIN');
-    await locker.query('LOCK TABLE u IN ACCESS EXCLUSIVE MODE');
-    await primary.query('CREATE TABLE flush_marker (x int)');
-    await caughtUp(primary, standby);
-    const waiting = failure(session.query('SELECT count(*) FROM u'));
-    await primary.query('DROP TABLE t');
-    const cancelled = await waiting;
+    const { primary, standby } = await pair('-1', { deadlock_timeout: '100ms' });
+    const { session, locker, outcome: cancelled } = await waitingOnReplay(primary, standby);
     expect(cancelled.toFields()).to.include({
       severity: 'ERROR', code: '40001', message: 'canceling statement due to conflict with recovery', detail: 'User transaction caused buffer deadlock with recovery.',
     });

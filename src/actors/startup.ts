@@ -16,10 +16,17 @@
  * walreceiver and replays what that receives, as it arrives, from in-memory copies of the
  * segments being filled), and when streaming fails or ends, back to the archive. Without
  * restore_command it only streams; without primary_conninfo it is a warm standby, fed by the
- * archive and pg_wal alone, asking again every wal_retrieve_retry_interval. It tells the postmaster when replay has
- * passed the minimum recovery point (the end of the base backup, or what a previous run had
- * replayed): the state is consistent and read-only sessions may come in. It also loads the
- * replication slots from pg_replslot, as PostgreSQL's startup does.
+ * archive and pg_wal alone, asking again every wal_retrieve_retry_interval. It tells the
+ * postmaster when replay has passed the minimum recovery point (the end of the base backup,
+ * or what a previous run had replayed): the state is consistent and read-only sessions may
+ * come in. It also loads the replication slots from pg_replslot, as PostgreSQL's startup does.
+ *
+ * Timelines: recovery follows the newest timeline pg_wal has a history file of, reading each
+ * segment from the timeline whose file holds it; a walreceiver that finds its upstream on a
+ * newer timeline offers it here, and it is followed unless replay went past the fork. On
+ * promotion (the postmaster's Promote, once the walreceiver is gone) it replays what the
+ * archive and pg_wal have, then ends recovery on a new timeline: history file, the switch
+ * segment copied and the old one renamed .partial, standby.signal removed, control file.
  */
 import { PgError, SqlState } from '../errors.js';
 import { reportingFatal } from './fatal.js';

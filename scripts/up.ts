@@ -1,10 +1,15 @@
 /*
  * up.ts — `walship up FILE`: starts a topology file's servers and shows their state, refreshed
  * in place (on a terminal), until Ctrl-C stops them cleanly; `--once` shows it once and stops.
+ * `--detach` starts them in a process of their own and returns; `walship status`, `sql`,
+ * `promote`, `stop`, ... reach it through its state file (scripts/control.ts).
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readState, sendControl, serveControl } from './control.js';
 import type { Server } from '../src/index.js';
 import { startTopology } from '../src/topology/start.js';
 import { parseTopology, TopologyError } from '../src/topology/topology.js';
@@ -15,10 +20,76 @@ export interface UpOptions {
   readonly dir?: string;
   readonly once: boolean;
   readonly refreshMs: number;
+  /** The state file of a detached topology (default .walship/state.json). */
+  readonly statePath?: string;
+  /** Start the topology in a process of its own and return once it runs. */
+  readonly detach?: boolean;
+  /** (The detached process itself.) Serve commands; `removeDir`: the directory is a temporary one. */
+  readonly serve?: { readonly removeDir: boolean };
+}
+
+export const DEFAULT_STATE_PATH = '.walship/state.json';
+
+/** `walship up --detach`: the topology in its own process, which this one waits to see running. */
+async function detach(options: UpOptions, out: (text: string) => void, err: (text: string) => void): Promise<number> {
+  const statePath = resolve(options.statePath ?? DEFAULT_STATE_PATH);
+  const running = readState(statePath);
+  if (running !== null && alive(running.pid)) {
+    err(`walship up: a topology is already running (pid ${running.pid}, ${running.file}); stop it first with: walship stop`);
+    return 2;
+  }
+  mkdirSync(dirname(statePath), { recursive: true });
+  rmSync(statePath, { force: true });
+  const temporary = options.dir === undefined;
+  const dir = resolve(options.dir ?? mkdtempSync(join(tmpdir(), 'walship-up-')));
+  mkdirSync(dir, { recursive: true });
+  const logPath = join(dir, 'walship-up.log');
+  const log = openSync(logPath, 'a');
+  const cli = fileURLToPath(new URL('./walship.js', import.meta.url));
+  const child = spawn(process.execPath, [cli, 'up', resolve(options.file), '--serve', '--state', statePath, '--dir', dir, ...(temporary ? ['--temporary-dir'] : [])], {
+    detached: true, stdio: ['ignore', log, log],
+  });
+  closeSync(log);
+  let exited: number | null = null;
+  child.on('exit', (code) => {
+    exited = code ?? 1;
+  });
+  const deadline = performance.now() + 120_000;
+  while (readState(statePath) === null) {
+    if (exited !== null || performance.now() > deadline) {
+      err(`walship up: the topology did not start; its output (${logPath}):\n${readFileSync(logPath, 'utf8')}`);
+      if (exited === null) child.kill('SIGTERM');
+      return 2;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.unref();
+  out(`${options.file} runs in the background (pid ${child.pid}, data in ${dir}, output in ${logPath}); state in ${statePath}\n`);
+  out('walship status | sql SERVER "..." | promote SERVER | stop [SERVER] | kill SERVER | start SERVER | rewind SERVER --source S | logs SERVER\n');
+  return 0;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Exit status: 0 stopped cleanly, 2 a bad topology file or a failure to start. */
 export async function runUp(options: UpOptions, out: (text: string) => void, err: (text: string) => void): Promise<number> {
+  if (options.detach === true) {
+    // The file is checked here first, so that a mistake is reported at once, by this command.
+    try {
+      parseTopology(readFileSync(options.file, 'utf8'), options.file);
+    } catch (e) {
+      err(e instanceof TopologyError ? `walship up: ${e.message}` : `walship up: cannot read ${options.file}: ${(e as Error).message}`);
+      return 2;
+    }
+    return detach(options, out, err);
+  }
   let topology;
   try {
     topology = parseTopology(readFileSync(options.file, 'utf8'), options.file);
@@ -36,6 +107,27 @@ export async function runUp(options: UpOptions, out: (text: string) => void, err
     return 2;
   }
   const { cluster, servers } = started;
+  if (options.serve !== undefined) {
+    const statePath = resolve(options.statePath ?? DEFAULT_STATE_PATH);
+    const onSignal = (): void => {
+      const state = readState(statePath);
+      if (state !== null) void sendControl(state, { command: 'stop' }).catch(() => undefined);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    try {
+      await serveControl(cluster, servers, statePath, { dir, file: options.file, servers: [...servers.keys()] }, () => statusScreen(options.file, dir, servers));
+    } finally {
+      out('stopping...\n');
+      await cluster.destroy();
+      if (options.serve.removeDir) rmSync(dir, { recursive: true, force: true });
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      rmSync(statePath, { force: true });
+    }
+    out('stopped\n');
+    return 0;
+  }
   const tty = process.stdout.isTTY === true && !options.once;
   let stopping = false;
   const stop = new Promise<void>((resolve) => {
@@ -51,7 +143,7 @@ export async function runUp(options: UpOptions, out: (text: string) => void, err
   });
   try {
     do {
-      const screen = await statusScreen(options.file, dir, servers);
+      const screen = (await statusScreen(options.file, dir, servers)).text;
       out(tty ? `\x1b[H\x1b[2J${screen}` : screen);
       if (stopping) break;
       await Promise.race([stop, new Promise((resolve) => setTimeout(resolve, options.refreshMs))]);
@@ -66,7 +158,7 @@ export async function runUp(options: UpOptions, out: (text: string) => void, err
 }
 
 /** One line per server: role, position, streaming state, sync state, conflicts, archiving. */
-async function statusScreen(file: string, dir: string, servers: ReadonlyMap<string, Server>): Promise<string> {
+export async function statusScreen(file: string, dir: string, servers: ReadonlyMap<string, Server>): Promise<{ text: string; rows: Record<string, string>[] }> {
   const rows: string[][] = [['server', 'role', 'lsn', 'receiver', 'upstream', 'sync_state', 'conflicts', 'archived/failed']];
   const syncStates = new Map<string, string>();
   for (const server of servers.values()) {
@@ -88,5 +180,9 @@ async function statusScreen(file: string, dir: string, servers: ReadonlyMap<stri
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const lines = rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
-  return `walship up ${file} (data in ${dir}) at ${new Date().toISOString()}; Ctrl-C stops\n\n${lines.join('\n')}\n\n`;
+  const header = rows[0]!;
+  return {
+    text: `walship up ${file} (data in ${dir}) at ${new Date().toISOString()}; Ctrl-C stops\n\n${lines.join('\n')}\n\n`,
+    rows: rows.slice(1).map((r) => Object.fromEntries(header.map((h, i) => [h, r[i]!]))),
+  };
 }

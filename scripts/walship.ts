@@ -16,7 +16,9 @@ import {
 } from './bench/options.js';
 import { runDemo } from './demo.js';
 import { runFailoverDemo } from './failover-demo.js';
-import { runUp } from './up.js';
+import { DEFAULT_STATE_PATH, runUp } from './up.js';
+import { command, logs, psqlTable, statePathOf } from './commands.js';
+import { readState, type ControlRequest } from './control.js';
 import type { ServerPlacement } from '../src/index.js';
 
 const program = new Command()
@@ -50,16 +52,140 @@ program
   .argument('<file>', 'the topology file (YAML)')
   .option('--dir <path>', 'where the data directories go (kept afterwards); default a temporary directory, removed at the end')
   .option('--once', 'show the state once, then stop everything')
+  .option('--detach', 'start it in the background and return; then use walship status, sql, promote, stop, ...')
+  .option('--state <file>', `with --detach: where the running topology is recorded (default ${DEFAULT_STATE_PATH}, or $WALSHIP_STATE)`)
+  .addOption(new Option('--serve', 'the background process itself').hideHelp())
+  .addOption(new Option('--temporary-dir', 'the background process removes --dir when it stops').hideHelp())
   .option('--refresh <ms>', 'how often the state is shown again', (v) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 100) throw new InvalidArgumentError(`must be an integer of at least 100, got "${v}"`);
     return n;
   }, 1000)
-  .action(async (file: string, options: { dir?: string; once?: boolean; refresh: number }) => {
+  .action(async (file: string, options: { dir?: string; once?: boolean; refresh: number; detach?: boolean; state?: string; serve?: boolean; temporaryDir?: boolean }) => {
     process.exitCode = await runUp(
-      { file, ...(options.dir === undefined ? {} : { dir: options.dir }), once: options.once === true, refreshMs: options.refresh },
+      {
+        file, ...(options.dir === undefined ? {} : { dir: options.dir }), once: options.once === true, refreshMs: options.refresh,
+        statePath: statePathOf(options.state), detach: options.detach === true,
+        ...(options.serve === true ? { serve: { removeDir: options.temporaryDir === true } } : {}),
+      },
       (text) => process.stdout.write(text), (text) => console.error(text),
     );
+  });
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const io = { out: (text: string) => process.stdout.write(text), err: (text: string) => console.error(text) };
+const stateOption = (): Option => new Option('--state <file>', `the running topology's state file (default ${DEFAULT_STATE_PATH}, or $WALSHIP_STATE)`);
+
+program
+  .command('status')
+  .description('the state of each server of the running topology')
+  .addOption(stateOption())
+  .option('--json', 'as JSON')
+  .action(async (options: { state?: string; json?: boolean }) => {
+    process.exitCode = await command(statePathOf(options.state), { command: 'status' }, options.json === true, io, (reply) => {
+      io.out(String(reply['text']));
+      return 0;
+    });
+  });
+
+program
+  .command('sql')
+  .description('run one SQL statement on a server of the running topology, printed as psql does')
+  .argument('<server>', 'the server')
+  .argument('<sql>', 'the statement')
+  .addOption(stateOption())
+  .option('--json', 'the result as JSON')
+  .action(async (server: string, sql: string, options: { state?: string; json?: boolean }) => {
+    process.exitCode = await command(statePathOf(options.state), { command: 'sql', server, sql }, options.json === true, io, (reply) => {
+      io.out(psqlTable(reply['result'] as Parameters<typeof psqlTable>[0]));
+      return 0;
+    });
+  });
+
+program
+  .command('promote')
+  .description('promote a standby of the running topology (pg_promote)')
+  .argument('<server>', 'the standby')
+  .addOption(stateOption())
+  .option('--json', 'as JSON')
+  .action(async (server: string, options: { state?: string; json?: boolean }) => {
+    process.exitCode = await command(statePathOf(options.state), { command: 'promote', server }, options.json === true, io, (reply) => {
+      const promoted = reply['promoted'] === true;
+      io.out(promoted ? `${server} promoted\n` : `${server} did not promote within 60 seconds\n`);
+      return promoted ? 0 : 1;
+    });
+  });
+
+program
+  .command('stop')
+  .description('stop one server, or (without a server) the whole running topology')
+  .argument('[server]', 'the server')
+  .addOption(new Option('--mode <mode>', 'shutdown mode for one server').choices(['smart', 'fast', 'immediate']).default('fast'))
+  .addOption(stateOption())
+  .action(async (server: string | undefined, options: { state?: string; mode: 'smart' | 'fast' | 'immediate' }) => {
+    const statePath = statePathOf(options.state);
+    const before = readState(statePath);
+    const request: ControlRequest = server === undefined ? { command: 'stop' } : { command: 'stop', server, mode: options.mode };
+    process.exitCode = await command(statePath, request, false, io, () => {
+      io.out(server === undefined ? 'stopping the topology\n' : `${server} stopped\n`);
+      return 0;
+    });
+    if (server === undefined && process.exitCode === 0 && before !== null) {
+      // Until the process has stopped every server (its state file goes then) and is gone.
+      const deadline = performance.now() + 120_000;
+      const running = (): boolean => readState(statePath) !== null || processAlive(before.pid);
+      while (running() && performance.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      io.out(running() ? 'still stopping\n' : 'stopped\n');
+    }
+  });
+
+for (const [name, description] of [['kill', 'kill a server of the running topology (immediate stop: no shutdown checkpoint)'], ['start', 'start a stopped server of the running topology']] as const) {
+  program
+    .command(name)
+    .description(description)
+    .argument('<server>', 'the server')
+    .addOption(stateOption())
+    .action(async (server: string, options: { state?: string }) => {
+      process.exitCode = await command(statePathOf(options.state), { command: name, server }, false, io, () => {
+        io.out(`${server} ${name === 'kill' ? 'killed' : 'started'}\n`);
+        return 0;
+      });
+    });
+}
+
+program
+  .command('rewind')
+  .description('turn a stopped former primary into a standby of the new one, listing what it discards')
+  .argument('<server>', 'the former primary (stopped)')
+  .requiredOption('--source <server>', 'the new primary')
+  .addOption(stateOption())
+  .option('--json', 'the report as JSON')
+  .action(async (server: string, options: { source: string; state?: string; json?: boolean }) => {
+    process.exitCode = await command(statePathOf(options.state), { command: 'rewind', server, source: options.source }, options.json === true, io, (reply) => {
+      const r = reply['report'] as { divergedAt: string; commonTimeline: number; sourceTimeline: number; discarded: { xid: number; commitLsn: string; acknowledged: boolean; level: string | null }[] };
+      io.out(`servers diverged at WAL location ${r.divergedAt} on timeline ${r.commonTimeline}; ${server} now follows ${options.source} on timeline ${r.sourceTimeline}\n`);
+      io.out(`${r.discarded.length} transaction(s) discarded\n`);
+      for (const d of r.discarded) io.out(`  xid ${d.xid} committed at ${d.commitLsn}: ${d.acknowledged ? `acknowledged to its client (synchronous_commit = ${String(d.level)})` : 'never acknowledged'}\n`);
+      return 0;
+    });
+  });
+
+program
+  .command('logs')
+  .description("print a server's log (PostgreSQL's lines)")
+  .argument('<server>', 'the server')
+  .option('-f, --follow', 'keep printing what it writes, until Ctrl-C')
+  .addOption(stateOption())
+  .action(async (server: string, options: { follow?: boolean; state?: string }) => {
+    process.exitCode = await logs(statePathOf(options.state), server, options.follow === true, io);
   });
 
 /** An option parser whose mistakes commander reports as "option '--x' argument 'y' is invalid. <why>". */

@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,4 +45,60 @@ describe('walship up', function () {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('up --detach, then status, sql, promote, logs and stop, as from a terminal; nothing left running', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'walship-cli-'));
+    const state = join(dir, 'state.json');
+    const data = join(dir, 'data');
+    try {
+      const up = await walship(['up', 'examples/sync-first.yaml', '--detach', '--state', state, '--dir', data]);
+      expect(up.code, up.stderr).to.equal(0);
+      expect(up.stdout).to.include('runs in the background');
+      const pid = (JSON.parse(readFileSync(state, 'utf8')) as { pid: number }).pid;
+
+      const status = await walship(['status', '--state', state]);
+      expect(status.code).to.equal(0);
+      expect(status.stdout).to.match(/^s1\s+standby\s+\S+\s+streaming\s+port \d+\s+sync/m);
+      expect(status.stdout).to.match(/^s2\s+standby\s+\S+\s+streaming\s+port \d+\s+potential/m);
+
+      expect((await walship(['sql', 'primary', 'CREATE TABLE t (x int)', '--state', state])).stdout).to.equal('CREATE TABLE\n');
+      expect((await walship(['sql', 'primary', 'INSERT INTO t VALUES (1), (2)', '--state', state])).stdout).to.equal('INSERT 0 2\n');
+      // synchronous_commit = on with s1 synchronous: once the INSERT returned, s1 has it (replay may lag a moment).
+      const deadline = performance.now() + 15_000;
+      let onStandby = '';
+      while (!/^ 2$/m.test(onStandby)) {
+        onStandby = (await walship(['sql', 's1', 'SELECT count(*) AS n FROM t', '--state', state])).stdout;
+        if (performance.now() > deadline) break;
+      }
+      expect(onStandby).to.equal(' n\n---\n 2\n(1 row)\n');
+      const refused = await walship(['sql', 's1', 'INSERT INTO t VALUES (3)', '--state', state]);
+      expect(refused.code).to.equal(1);
+      expect(refused.stderr).to.include('ERROR:  cannot execute INSERT in a read-only transaction');
+
+      const promote = await walship(['promote', 's1', '--state', state]);
+      expect(promote.code).to.equal(0);
+      expect(promote.stdout).to.equal('s1 promoted\n');
+      const after = JSON.parse((await walship(['status', '--json', '--state', state])).stdout) as { rows: { server: string; role: string }[] };
+      expect(after.rows.find((r) => r.server === 's1')!.role).to.equal('primary');
+      expect((await walship(['logs', 's1', '--state', state])).stdout).to.include('selected new timeline ID: 2');
+
+      const stop = await walship(['stop', '--state', state]);
+      expect(stop.code).to.equal(0);
+      expect(stop.stdout).to.equal('stopping the topology\nstopped\n');
+      expect(existsSync(state), 'the state file is gone').to.equal(false);
+      expect(alive(pid), 'the background process is gone').to.equal(false);
+      expect((await walship(['status', '--state', state])).code, 'nothing to talk to').to.equal(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -12,6 +12,24 @@ import { startTopology } from '../../src/topology/start.js';
 
 const EXAMPLES = join(process.cwd(), 'examples');
 
+/** Worker threads (their MessagePorts), sockets, listening ports and child processes this process holds. */
+function held(): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const kind of process.getActiveResourcesInfo()) {
+    if (['MessagePort', 'TCPServerWrap', 'TCPSocketWrap', 'ProcessWrap'].includes(kind)) counts[kind] = (counts[kind] ?? 0) + 1;
+  }
+  return counts;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function refused(text: string): TopologyError {
   try {
     parseTopology(text, 'bad.yaml');
@@ -65,8 +83,14 @@ describe('topology files', function () {
     it(`starts ${example}: every standby streams (or restores), then everything stops and is removed`, async () => {
       const topology = parseTopology(readFileSync(join(EXAMPLES, example), 'utf8'), example);
       const dir = mkdtempSync(join(tmpdir(), 'walship-topology-'));
+      const resourcesBefore = held();
       const { cluster, servers } = await startTopology(topology, dir);
+      const pids: number[] = [];
       try {
+        for (const server of servers.values()) {
+          const pid = await server.pid();
+          if (pid !== undefined && pid !== process.pid) pids.push(pid);
+        }
         const primary = servers.get(topology.servers[0]!.name)!;
         await primary.query('CREATE TABLE t (x int)');
         await primary.query('INSERT INTO t VALUES (1)');
@@ -87,6 +111,12 @@ describe('topology files', function () {
         rmSync(dir, { recursive: true, force: true });
       }
       expect(existsSync(dir)).to.equal(false);
+      // No worker thread, socket, listening port or child process is left behind (a child's
+      // exit and its listener's close are reported a moment after the stop).
+      const deadline = performance.now() + 10_000;
+      while (JSON.stringify(held()) !== JSON.stringify(resourcesBefore) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(held(), 'threads, sockets and processes left').to.deep.equal(resourcesBefore);
+      expect(pids.filter(alive), 'child processes left').to.deep.equal([]);
     });
   }
 });

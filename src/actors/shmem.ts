@@ -24,7 +24,7 @@ import { assert } from '../assert.js';
 import type { PgErrorFields } from '../errors.js';
 import { parseStandbyNames, type StandbyNames } from '../replication/standby-names.js';
 import { releasedPositions, syncStates, type SyncCandidate } from '../replication/syncrep.js';
-import { defineBehaviour, refKey, type Actor, type ActorRef, type Message } from '../runtime/actor.js';
+import { defineBehaviour, NORMAL, refKey, type Actor, type ActorRef, type Message } from '../runtime/actor.js';
 import type { Context, TimerId } from '../runtime/context.js';
 import { Engine, type ExecuteOptions, type Outcome, type WaitKey } from '../sql/engine.js';
 import type { ParsedStatement } from '../sql/parse.js';
@@ -639,9 +639,13 @@ class Shmem implements Actor {
             this.engine.finishCommit(commit);
             if (outcome.kind === 'done') {
               const result = notice === undefined ? outcome.result : { ...outcome.result, notices: [notice] };
+              const send = (): void => {
+                ctx.send(msg.replyTo, { type: 'Executed', tag: msg.tag, ok: true, result } satisfies Executed);
+              };
+              // A wait ended by a shutdown terminates the session: its client never hears of the commit.
+              if (notice?.code === SqlState.AdminShutdown) send();
               // A cancelled wait acknowledges the commit as durable here only.
-              const level = notice === undefined ? msg.synchronousCommit : 'local';
-              this.acknowledge(commit, inserted.endLsn, level, () => ctx.send(msg.replyTo, { type: 'Executed', tag: msg.tag, ok: true, result } satisfies Executed), c3);
+              else this.acknowledge(commit, inserted.endLsn, notice === undefined ? msg.synchronousCommit : 'local', send, c3);
             }
             this.wake(c3);
           };
@@ -676,8 +680,18 @@ class Shmem implements Actor {
   }
 
   private ackTimer: TimerId | null = null;
+  /** Stopping: the acknowledgement record is written out first (what synchronous_commit = off queued). */
+  private stopWhenAcksWritten = false;
+
+  stopping(_reason: unknown, ctx: Context): 'now' | 'later' {
+    if (this.ackQueue.length === 0 && this.ackWriting === null) return 'now';
+    this.stopWhenAcksWritten = true;
+    this.writeAcks(ctx);
+    return 'later';
+  }
 
   private readonly ackQueue: { line: string; send: () => void }[] = [];
+  private ackWritten = false;
   private ackWriting: { line: string; send: () => void }[] | null = null;
   private ackDir: 'none' | 'making' | 'ready' = 'none';
 
@@ -692,7 +706,10 @@ class Shmem implements Actor {
     }
     const batch = this.ackQueue.splice(0);
     this.ackWriting = batch;
-    ctx.io({ kind: 'file.append', path: `${this.dataDir()}/${ACK_LOG}`, bytes: new TextEncoder().encode(batch.map((a) => a.line).join('')) }, 'AcksWritten');
+    // The first write of this run starts on a line of its own: a line a crash cut short stays unreadable.
+    const text = `${this.ackWritten ? '' : '\n'}${batch.map((a) => a.line).join('')}`;
+    this.ackWritten = true;
+    ctx.io({ kind: 'file.append', path: `${this.dataDir()}/${ACK_LOG}`, bytes: new TextEncoder().encode(text) }, 'AcksWritten');
   }
 
   private onAcksWritten(io: IoResult, ctx: Context): void {
@@ -702,6 +719,7 @@ class Shmem implements Actor {
     if (!io.ok) ctx.log('warning', `could not write to file "${this.dataDir()}/${ACK_LOG}": ${io.error.message}`);
     for (const ack of batch) ack.send();
     this.writeAcks(ctx);
+    if (this.stopWhenAcksWritten && this.ackQueue.length === 0 && this.ackWriting === null) ctx.stop(ctx.self, NORMAL);
   }
 
   /**

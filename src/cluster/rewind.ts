@@ -87,22 +87,27 @@ export function planRewind(targetDir: string, sourceDir: string): RewindPlan {
   if (common === null) {
     throw new Error("could not find common ancestor of the source and target cluster's timelines: make the standby again from a base backup of the source");
   }
-  const { records, end } = readFrom(targetDir, target, common.end);
+  const { records, end, missing } = readFrom(targetDir, target, common.end);
+  // The target's WAL must be there up to its last checkpoint at least: what it removed cannot be listed.
+  if (missing !== null && end < target.control.checkpointLsn) {
+    throw new Error(`could not read the target's WAL from ${formatLsn(common.end)}: WAL segment ${missing} has been removed, so the transactions it would discard cannot be listed: make the standby again from a base backup of the source`);
+  }
   const acks = readAcks(targetDir);
   const discarded = records.map((r): DiscardedTransaction => {
-    const ack = acks.get(r.xid);
+    const ack = acks.get(`${r.xid} ${formatLsn(r.endLsn)}`);
     return { xid: r.xid, commitLsn: formatLsn(r.endLsn), committedAt: new Date(r.time).toISOString(), acknowledged: ack !== undefined, level: ack ?? null };
   });
   return { targetTimeline: target.timeline, sourceTimeline: source.timeline, commonTimeline: common.timeline, divergedAt: common.end, targetEnd: end, discarded };
 }
 
 /** The commit records of the target's WAL from `start` to its end, along its own timelines. */
-function readFrom(dataDir: string, target: Lineage, start: Lsn): { records: { xid: number; endLsn: Lsn; time: number }[]; end: Lsn } {
+function readFrom(dataDir: string, target: Lineage, start: Lsn): { records: { xid: number; endLsn: Lsn; time: number }[]; end: Lsn; missing: string | null } {
   const size = target.control.walSegmentSize;
   const reader = new WalReader({
     systemIdentifier: target.control.systemIdentifier, timeline: target.timeline, segmentSize: size, startLsn: start, prevLsn: InvalidLsn, timelines: target.spans,
   });
   const records: { xid: number; endLsn: Lsn; time: number }[] = [];
+  let missing: string | null = null;
   for (;;) {
     const r = reader.next();
     if (r.kind === 'record') {
@@ -111,22 +116,30 @@ function readFrom(dataDir: string, target: Lineage, start: Lsn): { records: { xi
       continue;
     }
     if (r.kind === 'need') {
-      const path = join(dataDir, 'pg_wal', segmentFileName(reader.timelineOf(r.segno), r.segno, size));
+      const name = segmentFileName(reader.timelineOf(r.segno), r.segno, size);
+      const path = join(dataDir, 'pg_wal', name);
+      if (!existsSync(path)) missing = name;
       reader.supply(r.segno, existsSync(path) ? readFileSync(path) : null);
       continue;
     }
-    return { records, end: r.lsn };
+    return { records, end: r.lsn, missing };
   }
 }
 
-/** What the target recorded as acknowledged: xid -> level. */
-function readAcks(dataDir: string): Map<number, string> {
-  const acks = new Map<number, string>();
+/**
+ * What the target recorded as acknowledged: "xid commit-lsn" -> level. Keyed by both, as an
+ * xid may be used again on another timeline after a rewind; a line cut short by a crash (no
+ * newline) is not believed.
+ */
+function readAcks(dataDir: string): Map<string, string> {
+  const acks = new Map<string, string>();
   const path = join(dataDir, ACK_LOG);
   if (!existsSync(path)) return acks;
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    const m = /^(\d+) [0-9A-F]+\/[0-9A-F]+ (\S+)$/.exec(line);
-    if (m !== null) acks.set(Number(m[1]), m[2]!);
+  const lines = readFileSync(path, 'utf8').split('\n');
+  lines.pop(); // after the last newline: empty, or a torn line
+  for (const line of lines) {
+    const m = /^(\d+) ([0-9A-F]+\/[0-9A-F]+) (\S+)$/.exec(line);
+    if (m !== null) acks.set(`${m[1]} ${m[2]}`, m[3]!);
   }
   return acks;
 }

@@ -32,6 +32,7 @@ import { CHECKPOINTER, type CheckpointNow, type CheckpointerPromoted, type Check
 import { SHMEM, type AttachWalWriter, type Fence, type ShmemSettings, type WalEnd, type WalEndRequest } from './shmem.js';
 import { STARTUP, type ConsistentState, type StartWalReceiver, type TimelineChanged, type WalReceiverAttached, type WalSourceSettings } from './startup.js';
 import { parseHistoryFileName, type HistoryEntry } from '../wal/timeline.js';
+import { checkSegmentHeader, isHeaderProblem, parseSegmentFileName, SEGMENT_HEADER_SIZE } from '../wal/segment.js';
 import { WALSENDER, type WalSenderArgs } from './walsender.js';
 import { WALRECEIVER, type WalReceiverArgs, type WalReceiverSettings } from './walreceiver.js';
 import { DEFAULT_HBA_CONF, parseHba, type HbaRule } from '../replication/hba.js';
@@ -324,6 +325,8 @@ class Postmaster implements Actor {
         return this.onNewestPeerTimeline(msg as NewestPeerTimelineIs, ctx);
       case 'FenceArchiveListed':
         return this.onFenceArchiveListed(msg as IoResult, ctx);
+      case 'FenceArchiveSegmentRead':
+        return this.onFenceArchiveSegmentRead(msg as IoResult, ctx);
       case 'TimelineChanged': {
         // This standby follows its upstream onto a new timeline: its own standbys reconnect and follow in turn.
         const m = msg as TimelineChanged;
@@ -606,12 +609,34 @@ class Postmaster implements Actor {
     ctx.io({ kind: 'file.list', dir: directory }, 'FenceArchiveListed');
   }
 
+  /**
+   * A newer timeline's history file in the archive counts only with a segment of that
+   * timeline there whose header names this database system (an archive directory may have
+   * served another cluster before).
+   */
   private onFenceArchiveListed(io: IoResult, ctx: Context): void {
     const end = this.walEnd!;
+    const names = (io.ok ? (io.value as string[] | null) : null) ?? [];
     let newest = 0;
-    for (const name of (io.ok ? (io.value as string[] | null) : null) ?? []) newest = Math.max(newest, parseHistoryFileName(name.replace(/\.gz$/, '')) ?? 0);
-    if (newest > end.timeline) {
-      return this.fence(`Timeline ${newest}'s history file is in the archive "${this.setting<string>('basic_archive.archive_directory')}"; this server's timeline ${end.timeline} was superseded by a promotion.`, ctx);
+    for (const name of names) newest = Math.max(newest, parseHistoryFileName(name.replace(/\.gz$/, '')) ?? 0);
+    const prefix = newest.toString(16).toUpperCase().padStart(8, '0');
+    const segment = newest > end.timeline ? names.find((n) => n.length === 24 && n.startsWith(prefix) && parseSegmentFileName(n, end.walSegmentSize) !== null) : undefined;
+    if (segment === undefined) return this.startCheckpointer(ctx);
+    this.fenceCandidate = { timeline: newest, segment };
+    ctx.io({ kind: 'file.read', path: `${this.setting<string>('basic_archive.archive_directory')}/${segment}`, length: SEGMENT_HEADER_SIZE }, 'FenceArchiveSegmentRead');
+  }
+
+  private fenceCandidate: { timeline: number; segment: string } | null = null;
+
+  private onFenceArchiveSegmentRead(io: IoResult, ctx: Context): void {
+    const end = this.walEnd!;
+    const { timeline, segment } = this.fenceCandidate!;
+    this.fenceCandidate = null;
+    const bytes = io.ok ? (io.value as Uint8Array | null) : null;
+    const segno = parseSegmentFileName(segment, end.walSegmentSize)!.segno;
+    const header = bytes === null ? null : checkSegmentHeader(bytes, 0, { systemIdentifier: BigInt(end.systemIdentifier), timeline, segno, segmentSize: end.walSegmentSize }, segment);
+    if (header !== null && !isHeaderProblem(header)) {
+      return this.fence(`Timeline ${timeline} of this database system is in the archive "${this.setting<string>('basic_archive.archive_directory')}"; this server's timeline ${end.timeline} was superseded by a promotion.`, ctx);
     }
     this.startCheckpointer(ctx);
   }

@@ -15,7 +15,7 @@ import { existsSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Query, QueryDone } from '../actors/backend.js';
 import { BASEBACKUP, type BaseBackupArgs, type BaseBackupDone, type BaseBackupProgress } from '../actors/basebackup.js';
-import type { Partition, Unregister } from '../replication/protocol.js';
+import type { ForgetServer, Partition, Unregister } from '../replication/protocol.js';
 import { DIRECTORY } from './directory.js';
 import { POSTMASTER, type Connect, type Connected, type PostmasterArgs, type SmartShutdown } from '../actors/postmaster.js';
 import { quoteConfValue } from '../config/conffile.js';
@@ -182,6 +182,19 @@ export class Cluster {
     }
   }
 
+  /**
+   * Removes a server from the cluster for good: stopped (fast) if it runs, forgotten by the
+   * address book (its timeline no longer fences the others), its data directory deleted
+   * unless `keepData`.
+   */
+  async remove(name: string, options: { keepData?: boolean } = {}): Promise<void> {
+    const server = this.server(name);
+    if (server.running) await server.stop('fast');
+    this.servers.delete(name);
+    this.kernel.send(this.directory, { type: 'ForgetServer', port: server.port } satisfies ForgetServer);
+    if (options.keepData !== true) rmSync(server.dataDir, { recursive: true, force: true });
+  }
+
   server(name: string): Server {
     const server = this.servers.get(name);
     if (server === undefined) throw new Error(`no server named "${name}" in this cluster`);
@@ -317,7 +330,6 @@ export class Server {
     }
   }
 
-  /** The operating-system process id of a server in the `process` placement (for kill -9). */
   /**
    * pg_rewind: turns this former primary (stopped) into a standby of `source`, the primary
    * that replaced it. Works out where their timelines diverged and which of this server's
@@ -363,6 +375,7 @@ export class Server {
     return result.rows[0]!['pg_promote'] === true;
   }
 
+  /** The operating-system process id of a server in the `process` placement (for kill -9). */
   async pid(): Promise<number | undefined> {
     const postmaster = await this.postmaster();
     return this.cluster.kernel.placementOf(postmaster)?.pid;

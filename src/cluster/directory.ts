@@ -18,7 +18,7 @@
 import { defineBehaviour, type Actor, type ActorRef, type Message } from '../runtime/actor.js';
 import type { Context } from '../runtime/context.js';
 import { refKey } from '../runtime/actor.js';
-import type { NewestPeerTimeline, NewestPeerTimelineIs, Partition, Register, Resolve, Resolved, ServerGone, ServerIdentity, Unregister, Unwatch, Watch } from '../replication/protocol.js';
+import type { ForgetServer, NewestPeerTimeline, NewestPeerTimelineIs, Partition, Register, Resolve, Resolved, ServerGone, ServerIdentity, Unregister, Unwatch, Watch } from '../replication/protocol.js';
 
 
 /** Host names that reach this machine's servers. */
@@ -81,6 +81,10 @@ class Directory implements Actor {
         this.identities.set(m.port, { systemIdentifier: m.systemIdentifier, timeline: m.timeline });
         return;
       }
+      case 'ForgetServer':
+        // The server is gone for good (cluster.remove): its timeline no longer fences anyone.
+        this.identities.delete((msg as ForgetServer).port);
+        return;
       case 'NewestPeerTimeline': {
         const m = msg as NewestPeerTimeline;
         let peer: { port: number; timeline: number } | null = null;

@@ -140,6 +140,8 @@ export interface ServerGone extends Message { readonly type: 'ServerGone'; reado
  */
 /** A server's WAL identity, kept in the address book (fencing asks who runs a newer timeline). */
 export interface ServerIdentity extends Message { readonly type: 'ServerIdentity'; readonly port: number; readonly systemIdentifier: string; readonly timeline: number }
+/** A server removed from the cluster for good: its timeline is forgotten. */
+export interface ForgetServer extends Message { readonly type: 'ForgetServer'; readonly port: number }
 /** The newest timeline of the same database system among the other registered servers. */
 export interface NewestPeerTimeline extends Message { readonly type: 'NewestPeerTimeline'; readonly port: number; readonly systemIdentifier: string; readonly replyTo: ActorRef }
 export interface NewestPeerTimelineIs extends Message { readonly type: 'NewestPeerTimelineIs'; readonly peer: { readonly port: number; readonly timeline: number } | null }

@@ -98,15 +98,32 @@ export async function runUp(options: UpOptions, out: (text: string) => void, err
     return 2;
   }
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'walship-up-'));
+  // Ctrl-C while the servers start: they are stopped once started, and the directory removed.
+  let interrupted = false;
+  const early = (): void => {
+    interrupted = true;
+  };
+  process.on('SIGINT', early);
+  process.on('SIGTERM', early);
+  const removeDir = options.serve?.removeDir ?? options.dir === undefined;
   let started;
   try {
     started = await startTopology(topology, dir, (line) => out(`started ${line}\n`));
   } catch (e) {
     err(`walship up: could not start ${options.file}: ${(e as Error).message}`);
-    if (options.dir === undefined) rmSync(dir, { recursive: true, force: true });
+    if (removeDir) rmSync(dir, { recursive: true, force: true });
     return 2;
+  } finally {
+    process.off('SIGINT', early);
+    process.off('SIGTERM', early);
   }
   const { cluster, servers } = started;
+  if (interrupted) {
+    out('interrupted: stopping...\n');
+    await cluster.destroy();
+    if (removeDir) rmSync(dir, { recursive: true, force: true });
+    return 130;
+  }
   if (options.serve !== undefined) {
     const statePath = resolve(options.statePath ?? DEFAULT_STATE_PATH);
     const onSignal = (): void => {

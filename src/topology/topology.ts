@@ -139,6 +139,35 @@ export function parseTopology(text: string, file: string): Topology {
     }
     if (server.slot !== null && server.upstream === null) fail(nodes.get(server.name), `the primary "${server.name}" has a slot`, 'a slot belongs to a standby: it is made on its upstream');
   }
+  // What would only fail (or silently not stream) once started.
+  const effective = (server: TopologyServer, name: string): string | undefined => server.settings[name] ?? settings[name];
+  const slotsTaken = new Set<string>();
+  for (const server of servers) {
+    const node = nodes.get(server.name);
+    for (const [name, fix] of [
+      ['wal_segment_size', 'set it once, at the top level: wal_segment_size: 16MB'],
+      ['primary_conninfo', 'say whom it streams from with "upstream:"'],
+      ['primary_slot_name', 'give the standby "slot:" (the slot is then made on its upstream)'],
+    ] as const) {
+      if (server.settings[name] !== undefined || settings[name] !== undefined) fail(node, `${name} is set in "settings"`, fix);
+    }
+    if (server.slot !== null) {
+      if (!server.streaming) fail(node, `server "${server.name}" has a slot but streaming: false`, 'a slot is for streaming; drop it (an unused slot keeps WAL on its upstream forever)');
+      const key = `${server.upstream}/${server.slot}`;
+      if (slotsTaken.has(key)) fail(node, `slot "${server.slot}" on "${server.upstream}" is used by two standbys`, 'give each standby a slot of its own');
+      slotsTaken.add(key);
+    }
+    const downstream = servers.filter((s) => s.upstream === server.name);
+    if (downstream.length > 0) {
+      if (effective(server, 'max_wal_senders') === '0') fail(node, `server "${server.name}" has standbys but max_wal_senders = 0`, 'allow at least one walsender per standby');
+      if (effective(server, 'max_replication_slots') === '0' && downstream.some((s) => s.slot !== null)) {
+        fail(node, `a standby of "${server.name}" uses a slot but its max_replication_slots = 0`, 'allow at least one slot per slotted standby');
+      }
+      if (server.upstream !== null && ['off', 'false', '0'].includes(effective(server, 'hot_standby') ?? 'on')) {
+        fail(node, `standby "${server.name}" has standbys of its own but hot_standby = off`, 'a cascading standby serves its standbys once it is open for reads: leave hot_standby on');
+      }
+    }
+  }
   // Every chain of upstreams must end at the primary: anything else is a cycle.
   for (const server of servers) {
     const seen: string[] = [server.name];

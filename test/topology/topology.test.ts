@@ -77,6 +77,13 @@ describe('topology files', function () {
     expect(refused('placement: cloud\nservers:\n  primary: {}\n').fix).to.equal('use one of: inline, thread, process');
     expect(refused('servers:\n  primary: {}\n  w: { upstream: primary, streaming: false }\n').problem).to.equal('server "w" has streaming: false but the topology has no archive');
     expect(refused('servers: [\n').problem).to.match(/^not valid YAML/);
+    // What would only fail, or silently not stream, once started.
+    expect(refused('servers:\n  primary: {}\n  a: { upstream: primary, slot: x }\n  b: { upstream: primary, slot: x }\n').problem).to.equal('slot "x" on "primary" is used by two standbys');
+    expect(refused('archive: a\nservers:\n  primary: {}\n  w: { upstream: primary, slot: w, streaming: false }\n').problem).to.equal('server "w" has a slot but streaming: false');
+    expect(refused('servers:\n  primary: {}\n  s: { upstream: primary, settings: { wal_segment_size: 2MB } }\n').fix).to.equal('set it once, at the top level: wal_segment_size: 16MB');
+    expect(refused('servers:\n  primary: {}\n  s: { upstream: primary, settings: { primary_slot_name: s } }\n').problem).to.equal('primary_slot_name is set in "settings"');
+    expect(refused('servers:\n  primary: { settings: { max_wal_senders: 0 } }\n  s: { upstream: primary }\n').problem).to.equal('server "primary" has standbys but max_wal_senders = 0');
+    expect(refused('servers:\n  primary: {}\n  s: { upstream: primary, settings: { hot_standby: off } }\n  t: { upstream: s }\n').problem).to.equal('standby "s" has standbys of its own but hot_standby = off');
   });
 
   for (const example of readdirSync(EXAMPLES).filter((f) => f.endsWith('.yaml')).sort()) {

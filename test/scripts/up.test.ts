@@ -89,6 +89,8 @@ describe('walship up', function () {
       expect(alive(pid), 'the background process is gone').to.equal(false);
       expect((await walship(['status', '--state', state])).code, 'nothing to talk to').to.equal(2);
     } finally {
+      // A failed step must not leave the background topology running.
+      if (existsSync(state)) await walship(['stop', '--state', state]);
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -37,6 +37,8 @@ export type ControlReply = { readonly ok: true; readonly [key: string]: unknown 
 export async function serveControl(
   cluster: Cluster, servers: ReadonlyMap<string, Server>, statePath: string, state: Omit<ControlState, 'port' | 'token' | 'pid'>,
   status: () => Promise<{ text: string; rows: readonly Record<string, string>[] }>,
+  /** Resolves when the process is told to stop otherwise (SIGTERM, SIGINT). */
+  signalled: Promise<void>,
 ): Promise<void> {
   const token = randomBytes(16).toString('hex');
   let stopAll: () => void = () => {};
@@ -107,7 +109,7 @@ export async function serveControl(
   const port = typeof address === 'object' && address !== null ? address.port : 0;
   writeFileSync(statePath, `${JSON.stringify({ ...state, pid: process.pid, port, token } satisfies ControlState)}\n`, { mode: 0o600 });
   try {
-    await stopped;
+    await Promise.race([stopped, signalled]);
   } finally {
     // The state file stays until the servers are stopped (the caller removes it): `walship stop` waits for that.
     await new Promise<void>((resolve) => net.close(() => resolve()));

@@ -9,7 +9,7 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } fro
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readState, sendControl, serveControl } from './control.js';
+import { readState, serveControl } from './control.js';
 import type { Server } from '../src/index.js';
 import { startTopology } from '../src/topology/start.js';
 import { parseTopology, TopologyError } from '../src/topology/topology.js';
@@ -126,14 +126,14 @@ export async function runUp(options: UpOptions, out: (text: string) => void, err
   }
   if (options.serve !== undefined) {
     const statePath = resolve(options.statePath ?? DEFAULT_STATE_PATH);
-    const onSignal = (): void => {
-      const state = readState(statePath);
-      if (state !== null) void sendControl(state, { command: 'stop' }).catch(() => undefined);
-    };
+    let onSignal: () => void = () => {};
+    const signalled = new Promise<void>((resolveSignal) => {
+      onSignal = resolveSignal;
+    });
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
     try {
-      await serveControl(cluster, servers, statePath, { dir, file: options.file, servers: [...servers.keys()] }, () => statusScreen(options.file, dir, servers));
+      await serveControl(cluster, servers, statePath, { dir, file: options.file, servers: [...servers.keys()] }, () => statusScreen(options.file, dir, servers), signalled);
     } finally {
       out('stopping...\n');
       await cluster.destroy();

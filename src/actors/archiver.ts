@@ -192,7 +192,7 @@ class Archiver implements Actor {
   private failed(name: string, lines: readonly LogLine[], ctx: Context): void {
     this.busy = null;
     this.job = null;
-    for (const line of lines) ctx.log(line.level, line.text);
+    lines.forEach((line, i) => ctx.log(line.level, line.text, i === 0 ? { event: 'archiver_failed', file: name } : undefined));
     this.stats.failedCount++;
     this.stats.lastFailedWal = name;
     this.stats.lastFailedTime = ctx.now();

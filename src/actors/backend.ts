@@ -18,6 +18,7 @@ import { parseSql, type ParsedStatement } from '../sql/parse.js';
 import { commandOnly, type QueryResult } from '../sql/result.js';
 import type { Isolation } from '../sql/transaction.js';
 import type { CheckpointNow } from './checkpointer.js';
+import { conflictKindOf } from '../conflicts/detect.js';
 import type { CancelRequest, EndSession, Execute, Executed, SwitchWal } from './shmem.js';
 
 export interface BackendArgs {
@@ -168,7 +169,7 @@ class Backend implements Actor {
 
   private onRecoveryConflict(msg: RecoveryConflict, ctx: Context): void {
     const error = msg.error;
-    ctx.log('fatal', error.message);
+    ctx.log('fatal', error.message, { event: 'conflict', kind: conflictKindOf(error.detail), terminated: true });
     if (error.detail !== undefined) ctx.log('info', `DETAIL:  ${error.detail}`);
     if (error.hint !== undefined) ctx.log('info', `HINT:  ${error.hint}`);
     this.terminatedBy = new PgError(error);
@@ -262,7 +263,14 @@ class Backend implements Actor {
       run.last = msg.result;
       return this.step(ctx);
     }
-    if (!msg.ok) return this.finish(run.query, new PgError(msg.error), ctx);
+    if (!msg.ok) {
+      // As PostgreSQL logs it: a statement replay cancelled.
+      if (msg.error.message === 'canceling statement due to conflict with recovery') {
+        ctx.log('error', msg.error.message, { event: 'conflict', kind: conflictKindOf(msg.error.detail), terminated: false });
+        if (msg.error.detail !== undefined) ctx.log('info', `DETAIL:  ${msg.error.detail}`);
+      }
+      return this.finish(run.query, new PgError(msg.error), ctx);
+    }
     run.last = msg.result;
     if (msg.result.command === 'COMMIT' || msg.result.command === 'ROLLBACK') this.settings.endTransaction();
     this.step(ctx);

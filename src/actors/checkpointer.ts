@@ -208,7 +208,7 @@ class Checkpointer implements Actor {
         return this.saveSlots(ctx);
       case 'SlotsSaved':
         for (const slot of (msg as SlotsSaved).invalidated) {
-          ctx.log('info', `invalidating slot "${slot.name}" because its restart_lsn ${formatLsn(slot.restartLsn)} exceeds max_slot_wal_keep_size`);
+          ctx.log('info', `invalidating slot "${slot.name}" because its restart_lsn ${formatLsn(slot.restartLsn)} exceeds max_slot_wal_keep_size`, { event: 'slot_invalidated', slot: slot.name });
         }
         ctx.io({ kind: 'file.list', dir: `${this.args.dataDir}/pg_wal` }, 'WalListed');
         return;

@@ -344,7 +344,7 @@ class Postmaster implements Actor {
         if (this.phase === 'starting') {
           if (this.setting('hot_standby')) {
             this.phase = 'running';
-            ctx.log('info', 'database system is ready to accept read only connections');
+            ctx.log('info', 'database system is ready to accept read only connections', { event: 'state', state: 'standby' });
           }
           this.readOnlyReady = true;
           ctx.ready();
@@ -475,7 +475,7 @@ class Postmaster implements Actor {
     }
     if (this.checkpointer !== null && sameRef(ref, this.checkpointer) && !this.standby) {
       this.phase = 'running';
-      ctx.log('info', 'database system is ready to accept connections');
+      ctx.log('info', 'database system is ready to accept connections', { event: 'state', state: 'primary' });
       ctx.ready();
     }
   }
@@ -546,7 +546,7 @@ class Postmaster implements Actor {
     for (const backend of this.backends.values()) ctx.send(backend, { type: 'Promoted' } satisfies Promoted);
     // Cascading walsenders served the old timeline: their standbys reconnect and follow the new one.
     for (const walsender of this.walsenders.values()) ctx.stop(walsender);
-    ctx.log('info', 'database system is ready to accept connections');
+    ctx.log('info', 'database system is ready to accept connections', { event: 'promoted', timeline: this.walEnd?.timeline ?? null });
     for (const waiter of this.promoteWaiters.splice(0)) {
       ctx.cancel(waiter.timer);
       waiter.answer(true);
@@ -821,7 +821,7 @@ class Postmaster implements Actor {
       return;
     }
     if (this.args.directory != null && this.args.port !== undefined) ctx.send(this.args.directory, { type: 'Unregister', port: this.args.port } satisfies Unregister);
-    ctx.log('info', 'database system is shut down');
+    ctx.log('info', 'database system is shut down', { event: 'state', state: 'stopped' });
     ctx.stop(ctx.self, this.stopReason.kind === 'killed' ? KILLED : NORMAL);
   }
 }

@@ -23,12 +23,22 @@ import { PgError, SqlState } from '../errors.js';
 import { KILLED, SHUTDOWN, type ActorRef } from '../runtime/actor.js';
 import { Kernel, type Inbox } from '../runtime/kernel.js';
 import { attachLogFiles } from '../runtime/logfile.js';
+import type { LogRecord } from '../runtime/events.js';
 import '../runtime/placement.js';
 import { supervisor, type Children } from '../runtime/supervisor.js';
 import type { QueryResult } from '../sql/result.js';
 import { DEFAULT_SEGMENT_SIZE } from '../wal/segment.js';
 import { formatLsn } from '../wal/lsn.js';
 import { planRewind, type DiscardedTransaction } from './rewind.js';
+
+/** What a server reports, as `cluster.on()` hands it over; `message` is its log line. */
+export type ClusterEvent = { readonly server: string; readonly at: Date; readonly message: string } & (
+  | { readonly type: 'state'; readonly state: 'primary' | 'standby' | 'stopped' | 'crashed' }
+  | { readonly type: 'promoted'; readonly timeline: number | null }
+  | { readonly type: 'conflict'; readonly kind: string | null; readonly terminated: boolean }
+  | { readonly type: 'slot_invalidated'; readonly slot: string }
+  | { readonly type: 'archiver_failed'; readonly file: string }
+);
 
 /** What `server.rewind()` did: where the timelines parted, and what it discarded. */
 export interface RewindReport {
@@ -101,10 +111,13 @@ export class Cluster {
     const kernel = new Kernel();
     const cluster = new Cluster(options.dir, options.placement ?? 'thread', kernel);
     kernel.onEvent((event) => {
+      if (event.kind === 'log') return cluster.dispatch(event);
       // A server that crashed restarts through recovery; its clients' connections are gone.
       if (event.kind !== 'crashed' || !event.name.endsWith('/postmaster')) return;
-      cluster.servers.get(event.name.split('/')[0]!)?.dropSessions(
+      const server = event.name.split('/')[0]!;
+      cluster.servers.get(server)?.dropSessions(
         new PgError({ code: SqlState.ConnectionFailure, severity: 'FATAL', message: 'server closed the connection unexpectedly' }));
+      cluster.emit({ server, at: new Date(event.at), type: 'state', state: 'crashed', message: event.reason?.kind === 'crash' ? event.reason.message : 'crashed' });
     });
     attachLogFiles(kernel, (event) => {
       // PostgreSQL logs what processes say and how they crash, not every start and stop.
@@ -193,6 +206,45 @@ export class Cluster {
     this.servers.delete(name);
     this.kernel.send(this.directory, { type: 'ForgetServer', port: server.port } satisfies ForgetServer);
     if (options.keepData !== true) rmSync(server.dataDir, { recursive: true, force: true });
+  }
+
+  private readonly listeners = new Set<(event: ClusterEvent) => void>();
+
+  /**
+   * Events as the servers report them: state changes (primary, standby, stopped, crashed),
+   * promotions, hot standby conflicts (a statement cancelled or a session ended), slot
+   * invalidations and archiver failures. Returns the function that unsubscribes. Listeners
+   * run in the cluster's thread; one that throws is not called again.
+   */
+  on(listener: (event: ClusterEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** @internal A log record carrying an event (its fields say which). */
+  dispatch(record: LogRecord): void {
+    const fields = record.fields;
+    if (fields === undefined || typeof fields['event'] !== 'string' || this.listeners.size === 0) return;
+    const server = record.name.split('/')[0]!;
+    const at = new Date(record.at);
+    const { event, ...data } = fields;
+    if (event === 'promoted') {
+      this.emit({ server, at, type: 'promoted', message: record.text, timeline: typeof data['timeline'] === 'number' ? data['timeline'] : null });
+      this.emit({ server, at, type: 'state', state: 'primary', message: record.text });
+      return;
+    }
+    this.emit({ server, at, type: event as ClusterEvent['type'], message: record.text, ...data } as ClusterEvent);
+  }
+
+  /** @internal */
+  emit(event: ClusterEvent): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(event);
+      } catch {
+        this.listeners.delete(listener);
+      }
+    }
   }
 
   server(name: string): Server {

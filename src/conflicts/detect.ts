@@ -106,6 +106,12 @@ const DETAIL: Readonly<Record<ConflictKind, string>> = {
   database: 'User was connected to a database that must be dropped.',
 };
 
+/** The kind a conflict's DETAIL names (for events); null if it names none. */
+export function conflictKindOf(detail: string | undefined): ConflictKind | null {
+  for (const kind of CONFLICT_KINDS) if (DETAIL[kind] === detail) return kind;
+  return null;
+}
+
 /**
  * What the session hears: a running statement is cancelled (ERROR), a session idle in its
  * transaction (or any, for a dropped database) is terminated (FATAL), as ProcessInterrupts says.

@@ -176,11 +176,16 @@ export async function runUp(options: UpOptions, out: (text: string) => void, err
 
 /** One line per server: role, position, streaming state, sync state, conflicts, archiving. */
 export async function statusScreen(file: string, dir: string, servers: ReadonlyMap<string, Server>): Promise<{ text: string; rows: Record<string, string>[] }> {
-  const rows: string[][] = [['server', 'role', 'lsn', 'receiver', 'upstream', 'sync_state', 'conflicts', 'archived/failed']];
+  const rows: string[][] = [['server', 'role', 'lsn', 'receiver', 'upstream', 'sync_state', 'replay_lag', 'conflicts', 'archived/failed']];
+  // Each standby as its upstream's pg_stat_replication sees it.
   const syncStates = new Map<string, string>();
+  const lags = new Map<string, string>();
   for (const server of servers.values()) {
-    const replication = await server.query('SELECT application_name, sync_state FROM pg_stat_replication').catch(() => null);
-    for (const r of replication?.rows ?? []) syncStates.set(String(r['application_name']), String(r['sync_state']));
+    const replication = await server.query('SELECT application_name, sync_state, replay_lag FROM pg_stat_replication').catch(() => null);
+    for (const r of replication?.rows ?? []) {
+      syncStates.set(String(r['application_name']), String(r['sync_state']));
+      lags.set(String(r['application_name']), r['replay_lag'] === null ? '0' : String(r['replay_lag']));
+    }
   }
   for (const [name, server] of servers) {
     const row = async (sql: string): Promise<Record<string, unknown>> => (await server.query(sql).catch(() => null))?.rows[0] ?? {};
@@ -191,7 +196,7 @@ export async function statusScreen(file: string, dir: string, servers: ReadonlyM
     const archiver = await row('SELECT archived_count, failed_count FROM pg_stat_archiver');
     rows.push([
       name, recovery ? 'standby' : 'primary', String(lsn ?? ''), recovery ? String(receiver['status'] ?? 'archive') : '',
-      recovery && receiver['sender_port'] != null ? `port ${String(receiver['sender_port'])}` : '', syncStates.get(name) ?? '',
+      recovery && receiver['sender_port'] != null ? `port ${String(receiver['sender_port'])}` : '', syncStates.get(name) ?? '', lags.get(name) ?? '',
       String(conflicts ?? 0), `${String(archiver['archived_count'] ?? 0)}/${String(archiver['failed_count'] ?? 0)}`,
     ]);
   }

@@ -29,6 +29,14 @@ export async function runFailoverDemo(options: FailoverDemoOptions, print: (line
   const archive = join(dir, 'archive');
   mkdirSync(archive);
   const cluster = await Cluster.create({ dir, placement: options.placement });
+  // Ctrl-C mid-demo: the servers stop and the directory goes, as at the end.
+  const onInterrupt = (): void => {
+    void cluster.destroy().finally(() => {
+      rmSync(dir, { recursive: true, force: true });
+      process.exit(130);
+    });
+  };
+  process.once('SIGINT', onInterrupt);
   let ok = true;
   const check = (passed: boolean, what: string): void => {
     print(`${passed ? 'ok  ' : 'FAIL'} ${what}`);
@@ -141,6 +149,7 @@ export async function runFailoverDemo(options: FailoverDemoOptions, print: (line
     print(ok ? '>>> every step checked out' : '>>> some steps FAILED (see above)');
     return { ok };
   } finally {
+    process.off('SIGINT', onInterrupt);
     await cluster.destroy();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -116,6 +116,16 @@ export async function serveControl(
   }
 }
 
+/** Whether a process of this pid runs. */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The running topology's state file; null if there is none. */
 export function readState(statePath: string): ControlState | null {
   try {

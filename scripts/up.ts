@@ -9,7 +9,7 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } fro
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readState, serveControl } from './control.js';
+import { processAlive, readState, serveControl } from './control.js';
 import type { Server } from '../src/index.js';
 import { startTopology } from '../src/topology/start.js';
 import { parseTopology, TopologyError } from '../src/topology/topology.js';
@@ -34,7 +34,7 @@ export const DEFAULT_STATE_PATH = '.walship/state.json';
 async function detach(options: UpOptions, out: (text: string) => void, err: (text: string) => void): Promise<number> {
   const statePath = resolve(options.statePath ?? DEFAULT_STATE_PATH);
   const running = readState(statePath);
-  if (running !== null && alive(running.pid)) {
+  if (running !== null && processAlive(running.pid)) {
     err(`walship up: a topology is already running (pid ${running.pid}, ${running.file}); stop it first with: walship stop`);
     return 2;
   }
@@ -67,15 +67,6 @@ async function detach(options: UpOptions, out: (text: string) => void, err: (tex
   out(`${options.file} runs in the background (pid ${child.pid}, data in ${dir}, output in ${logPath}); state in ${statePath}\n`);
   out('walship status | sql SERVER "..." | promote SERVER | stop [SERVER] | kill SERVER | start SERVER | rewind SERVER --source S | logs SERVER\n');
   return 0;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Exit status: 0 stopped cleanly, 2 a bad topology file or a failure to start. */

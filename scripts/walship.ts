@@ -18,7 +18,7 @@ import { runDemo } from './demo.js';
 import { runFailoverDemo } from './failover-demo.js';
 import { DEFAULT_STATE_PATH, runUp } from './up.js';
 import { command, logs, psqlTable, statePathOf } from './commands.js';
-import { readState, type ControlRequest } from './control.js';
+import { processAlive, readState, type ControlRequest } from './control.js';
 import type { ServerPlacement } from '../src/index.js';
 
 const program = new Command()
@@ -71,15 +71,6 @@ program
       (text) => process.stdout.write(text), (text) => console.error(text),
     );
   });
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const io = { out: (text: string) => process.stdout.write(text), err: (text: string) => console.error(text) };
 const stateOption = (): Option => new Option('--state <file>', `the running topology's state file (default ${DEFAULT_STATE_PATH}, or $WALSHIP_STATE)`);

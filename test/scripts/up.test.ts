@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { processAlive } from '../../scripts/control.js';
 
 const CLI = fileURLToPath(new URL('../../scripts/walship.js', import.meta.url));
 
@@ -86,7 +87,7 @@ describe('walship up', function () {
       expect(stop.code).to.equal(0);
       expect(stop.stdout).to.equal('stopping the topology\nstopped\n');
       expect(existsSync(state), 'the state file is gone').to.equal(false);
-      expect(alive(pid), 'the background process is gone').to.equal(false);
+      expect(processAlive(pid), 'the background process is gone').to.equal(false);
       expect((await walship(['status', '--state', state])).code, 'nothing to talk to').to.equal(2);
     } finally {
       // A failed step must not leave the background topology running.
@@ -96,11 +97,3 @@ describe('walship up', function () {
   });
 });
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseTopology, TopologyError } from '../../src/topology/topology.js';
 import { startTopology } from '../../src/topology/start.js';
+import { processAlive } from '../../scripts/control.js';
 
 const EXAMPLES = join(process.cwd(), 'examples');
 
@@ -21,14 +22,6 @@ function held(): Record<string, number> {
   return counts;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function refused(text: string): TopologyError {
   try {
@@ -123,7 +116,7 @@ describe('topology files', function () {
       const deadline = performance.now() + 10_000;
       while (JSON.stringify(held()) !== JSON.stringify(resourcesBefore) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       expect(held(), 'threads, sockets and processes left').to.deep.equal(resourcesBefore);
-      expect(pids.filter(alive), 'child processes left').to.deep.equal([]);
+      expect(pids.filter(processAlive), 'child processes left').to.deep.equal([]);
     });
   }
 });

@@ -92,3 +92,21 @@ export async function eventually(server: Server, sql: string, check: (r: QueryRe
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
+
+/** The primary's WAL insert position, as pg_current_wal_lsn() says it. */
+export async function currentLsn(primary: Server): Promise<string> {
+  return (await primary.query('SELECT pg_current_wal_lsn() AS lsn')).rows[0]!['lsn'] as string;
+}
+
+/** Waits until the standby has replayed everything the primary has written so far; resolves to that position. */
+export async function caughtUp(primary: Server, standby: Server): Promise<string> {
+  const target = await currentLsn(primary);
+  await eventually(standby, `SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '${target}') >= 0 AS done`, (r) => r.rows[0]!['done'] === true, `replay to reach ${target}`);
+  return target;
+}
+
+/** Waits until the standby has received (not necessarily replayed) everything written so far. */
+export async function received(primary: Server, standby: Server): Promise<void> {
+  const target = await currentLsn(primary);
+  await eventually(standby, `SELECT pg_wal_lsn_diff(pg_last_wal_receive_lsn(), '${target}') >= 0 AS done`, (r) => r.rows[0]!['done'] === true, `the standby to receive ${target}`);
+}

@@ -66,17 +66,25 @@ describe('cascading replication', function () {
     expect(log(s2)).to.include('new target timeline is 2');
   });
 
-  it('refuses to follow a new timeline that forked off before what the standby already has', async () => {
+  /**
+   * s1 cut off from the primary and promoted while the old primary goes on writing to s2:
+   * s2's WAL goes past where timeline 2 forked off.
+   */
+  async function forkedOff(): Promise<{ primary: Server; s1: Server; s2: Server }> {
     const primary = await cluster().initPrimary('primary', { walSegmentSize: SEG });
     await primary.query('CREATE TABLE t (x int)');
     const s1 = await cluster().addStandby('s1');
     const s2 = await cluster().addStandby('s2', { settings: { wal_retrieve_retry_interval: '50ms' } });
     await eventually(s1, 'SELECT count(*) AS n FROM t', (r) => r.rows[0]!['n'] === 0, 's1 to have t');
-    // s1 is cut off and promoted while the old primary goes on writing to s2.
     cluster().partition('primary', 's1');
     expect(await s1.promote()).to.equal(true);
     for (let i = 0; i < 10; i++) await primary.query('INSERT INTO t VALUES ($1)', [i]);
     await eventually(s2, 'SELECT count(*) AS n FROM t', (r) => r.rows[0]!['n'] === 10, 's2 to have the old primary\'s rows');
+    return { primary, s1, s2 };
+  }
+
+  it('refuses to follow a new timeline that forked off before what the standby already has', async () => {
+    const { primary, s1, s2 } = await forkedOff();
     await s2.query(`ALTER SYSTEM SET primary_conninfo = '${s1.conninfo}'`);
     await s2.query('SELECT pg_reload_conf()');
     await until(() => /new timeline 2 forked off current database system timeline 1 before current recovery point [0-9A-F]+\/[0-9A-F]+/.test(log(s2)), 'the refusal in s2\'s log');
@@ -84,15 +92,7 @@ describe('cascading replication', function () {
   });
 
   it('refuses the new timeline also when the standby restarts pointed at it, having replayed past the fork', async () => {
-    const primary = await cluster().initPrimary('primary', { walSegmentSize: SEG });
-    await primary.query('CREATE TABLE t (x int)');
-    const s1 = await cluster().addStandby('s1');
-    const s2 = await cluster().addStandby('s2', { settings: { wal_retrieve_retry_interval: '50ms' } });
-    await eventually(s1, 'SELECT count(*) AS n FROM t', (r) => r.rows[0]!['n'] === 0, 's1 to have t');
-    cluster().partition('primary', 's1');
-    expect(await s1.promote()).to.equal(true);
-    for (let i = 0; i < 10; i++) await primary.query('INSERT INTO t VALUES ($1)', [i]);
-    await eventually(s2, 'SELECT count(*) AS n FROM t', (r) => r.rows[0]!['n'] === 10, 's2 to have the old primary\'s rows');
+    const { primary, s1, s2 } = await forkedOff();
     await s1.query('INSERT INTO t VALUES (-1)');
     await s2.query(`ALTER SYSTEM SET primary_conninfo = '${s1.conninfo}'`);
     await primary.stop();

@@ -7,25 +7,9 @@
 import { expect } from 'chai';
 import type { Server, Session } from '../../src/index.js';
 import { PgError } from '../../src/errors.js';
-import { clusterPerTest, eventually, log, until } from '../helpers.js';
+import { caughtUp, clusterPerTest, eventually, log, received, until } from '../helpers.js';
 
 const SEG = 1024 * 1024;
-
-async function currentLsn(primary: Server): Promise<string> {
-  return (await primary.query('SELECT pg_current_wal_lsn() AS l')).rows[0]!['l'] as string;
-}
-
-/** Waits until the standby has replayed everything the primary has written so far. */
-async function caughtUp(primary: Server, standby: Server): Promise<void> {
-  const target = await currentLsn(primary);
-  await eventually(standby, `SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '${target}') >= 0 AS done`, (r) => r.rows[0]!['done'] === true, `replay to reach ${target}`);
-}
-
-/** Waits until the standby has received (not necessarily replayed) everything written so far. */
-async function received(primary: Server, standby: Server): Promise<void> {
-  const target = await currentLsn(primary);
-  await eventually(standby, `SELECT pg_wal_lsn_diff(pg_last_wal_receive_lsn(), '${target}') >= 0 AS done`, (r) => r.rows[0]!['done'] === true, `the standby to receive ${target}`);
-}
 
 async function conflicts(standby: Server): Promise<Record<string, unknown>> {
   return (await standby.query("SELECT confl_tablespace, confl_lock, confl_snapshot, confl_bufferpin, confl_deadlock FROM pg_stat_database_conflicts WHERE datname = 'postgres'")).rows[0]!;

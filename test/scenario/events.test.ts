@@ -3,8 +3,8 @@
  * promotion, a hot standby conflict, an archiver failure, a slot invalidation.
  */
 import { expect } from 'chai';
-import type { ClusterEvent, Server } from '../../src/index.js';
-import { clusterPerTest, eventually, until } from '../helpers.js';
+import type { ClusterEvent } from '../../src/index.js';
+import { caughtUp, clusterPerTest, eventually, until } from '../helpers.js';
 
 const SEG = 1024 * 1024;
 
@@ -42,7 +42,7 @@ for (const placement of ['inline', 'thread'] as const) {
       // A standby transaction in replay's way, ended at once (delay 0).
       await eventually(standby, "SELECT count(*) AS n FROM pg_stat_database WHERE datname = 'postgres'", (r) => r.rows[0]!['n'] === 1, 'the standby');
       const reader = await standby.connect();
-      await caughtUpOn(primary, standby);
+      await caughtUp(primary, standby);
       await reader.query('BEGIN');
       await reader.query('SELECT count(*) FROM t');
       await primary.query('DROP TABLE t');
@@ -61,9 +61,4 @@ for (const placement of ['inline', 'thread'] as const) {
       expect(events.length, 'nothing after unsubscribing').to.equal(count);
     });
   });
-}
-
-async function caughtUpOn(primary: Server, standby: Server): Promise<void> {
-  const target = (await primary.query('SELECT pg_current_wal_lsn() AS l')).rows[0]!['l'] as string;
-  await eventually(standby, `SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '${target}') >= 0 AS done`, (r) => r.rows[0]!['done'] === true, `replay to reach ${target}`);
 }

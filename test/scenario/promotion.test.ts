@@ -7,16 +7,10 @@
 import { expect } from 'chai';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Server } from '../../src/index.js';
 import { PgError } from '../../src/errors.js';
-import { clusterPerTest, eventually, log } from '../helpers.js';
+import { caughtUp, clusterPerTest, eventually, log } from '../helpers.js';
 
 const SEG = 1024 * 1024;
-
-async function caughtUp(primary: Server, standby: Server): Promise<void> {
-  const target = (await primary.query('SELECT pg_current_wal_lsn() AS l')).rows[0]!['l'] as string;
-  await eventually(standby, `SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '${target}') >= 0 AS done`, (r) => r.rows[0]!['done'] === true, `replay to reach ${target}`);
-}
 
 describe('promotion', function () {
   this.timeout(60_000);

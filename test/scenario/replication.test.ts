@@ -8,20 +8,9 @@ import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server, ServerPlacement } from '../../src/index.js';
-import { clusterPerTest, eventually, log, pgError, until } from '../helpers.js';
+import { caughtUp, clusterPerTest, currentLsn, eventually, log, pgError, until } from '../helpers.js';
 
 const SEG = 1024 * 1024;
-
-async function currentLsn(primary: Server): Promise<string> {
-  return (await primary.query('SELECT pg_current_wal_lsn() AS lsn')).rows[0]!['lsn'] as string;
-}
-
-/** Waits until the standby has replayed everything the primary has written so far. */
-async function caughtUp(primary: Server, standby: Server): Promise<string> {
-  const target = await currentLsn(primary);
-  await eventually(standby, `SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '${target}') >= 0 AS done`, (r) => r.rows[0]!['done'] === true, `replay to reach ${target}`);
-  return target;
-}
 
 async function dump(server: Server, tables: readonly string[]): Promise<Record<string, readonly unknown[]>> {
   const out: Record<string, readonly unknown[]> = {};

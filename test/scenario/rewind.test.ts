@@ -6,14 +6,9 @@
  */
 import { expect } from 'chai';
 import type { Server } from '../../src/index.js';
-import { clusterPerTest, eventually, pgError } from '../helpers.js';
+import { caughtUp, clusterPerTest, eventually, pgError } from '../helpers.js';
 
 const SEG = 1024 * 1024;
-
-async function caughtUp(primary: Server, standby: Server): Promise<void> {
-  const target = (await primary.query('SELECT pg_current_wal_lsn() AS l')).rows[0]!['l'] as string;
-  await eventually(standby, `SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '${target}') >= 0 AS done`, (r) => r.rows[0]!['done'] === true, `replay to reach ${target}`);
-}
 
 async function xidOf(session: { query: Server['query'] }): Promise<number> {
   return Number((await session.query('SELECT txid_current() AS x')).rows[0]!['x']);

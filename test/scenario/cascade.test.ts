@@ -84,7 +84,7 @@ describe('cascading replication', function () {
   }
 
   it('refuses to follow a new timeline that forked off before what the standby already has', async () => {
-    const { primary, s1, s2 } = await forkedOff();
+    const { s1, s2 } = await forkedOff();
     await s2.query(`ALTER SYSTEM SET primary_conninfo = '${s1.conninfo}'`);
     await s2.query('SELECT pg_reload_conf()');
     await until(() => /new timeline 2 forked off current database system timeline 1 before current recovery point [0-9A-F]+\/[0-9A-F]+/.test(log(s2)), 'the refusal in s2\'s log');
